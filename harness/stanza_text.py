@@ -65,15 +65,62 @@ def substitute(text: str, resolve: Callable[[str, bool], str]) -> str:
 def parse_block(text: str) -> list[etree._Element]:
     """Parse a block of one or more top-level elements (variables already substituted)."""
     try:
-        wrapper = etree.fromstring((_WRAPPER_OPEN + text + _WRAPPER_CLOSE).encode(), _PARSER)
+        data = (_WRAPPER_OPEN + text + _WRAPPER_CLOSE).encode()
+    except UnicodeEncodeError as exc:
+        offset = exc.start - len(_WRAPPER_OPEN)
+        line, column = _line_column(text, offset)
+        message = f"invalid character U+{ord(text[offset]):04X}"
+        raise BlockSyntaxError(message, line, column) from None
+    try:
+        wrapper = etree.fromstring(data, _PARSER)
     except etree.XMLSyntaxError as exc:
-        line, column = exc.position
-        message = re.sub(r", line \d+, column \d+$", "", exc.msg or str(exc))
-        message = message.replace("scansion-block", "end of block")
-        raise BlockSyntaxError(message, max(line - 1, 1), max(column, 1)) from None
+        raise _block_error(exc, text) from None
     elements = [child for child in wrapper if isinstance(child.tag, str)]
     if not elements:
         raise BlockSyntaxError("expected an XML element", 1, 1)
     for element in elements:
         element.tail = None
     return elements
+
+
+_WRAPPER_TAG = "scansion-block"
+_MISMATCH = re.compile(r"Opening and ending tag mismatch: (\S+) line (\d+) and (\S+)")
+_AT_END = {
+    "error parsing attribute name": "the block ends inside a tag ('>' is missing)",
+    "Unescaped '<' not allowed in attributes values": (
+        "the block ends inside an attribute value (a closing quote is missing)"
+    ),
+    "Comment not terminated": "a comment is not terminated ('-->' is missing)",
+    "CData section not finished": "a CDATA section is not finished (']]>' is missing)",
+}
+
+
+def _block_error(exc: etree.XMLSyntaxError, text: str) -> BlockSyntaxError:
+    """Say what libxml2 found in the block's own terms: its lines, its tags, no wrapper."""
+    lines = text.split("\n")
+    line, column = exc.position
+    line -= 1  # the wrapper's start tag has a line of its own
+    message = re.sub(r", line \d+, column \d+$", "", exc.msg or str(exc)).strip()
+    message = message.split("\n")[0]
+    mismatch = _MISMATCH.match(message)
+    if mismatch:
+        opened, opened_line, closing = mismatch[1], int(mismatch[2]) - 1, mismatch[3]
+        if closing == _WRAPPER_TAG:
+            start = lines[opened_line - 1].find(f"<{opened}")
+            return BlockSyntaxError(f"<{opened}> is never closed", opened_line, start + 1)
+        line = min(max(line, 1), len(lines))
+        start = lines[line - 1].rfind(f"</{closing}", 0, max(column - 1, 0)) + 1 or column
+        if opened == _WRAPPER_TAG:
+            return BlockSyntaxError(f"closing tag </{closing}> has no start tag", line, start)
+        return BlockSyntaxError(f"closing tag </{closing}> does not match <{opened}>", line, start)
+    if line > len(lines) or (line == len(lines) and column > len(lines[-1])):
+        last = max((i for i, content in enumerate(lines) if content.strip()), default=0)
+        message = _AT_END.get(message, f"the block ends too early: {message}")
+        return BlockSyntaxError(message, last + 1, len(lines[last]) + 1)
+    message = _AT_END.get(message, message).replace(_WRAPPER_TAG, "the end of the block")
+    return BlockSyntaxError(message, max(line, 1), max(column, 1))
+
+
+def _line_column(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1

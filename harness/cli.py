@@ -1,0 +1,44 @@
+"""The `scansion-py` command line: one subcommand per module, listed in COMMANDS.
+
+Each command module exposes `register(subparsers)`, which adds its parser and
+sets `func=handler(args) -> int` (the exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from types import ModuleType
+
+from harness import __version__, lint
+
+COMMANDS: tuple[ModuleType, ...] = (lint,)
+
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scansion-py",
+        description="Run XMPP scenario scripts (.scs) against a server "
+        "and report, step by step, what held.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for command in COMMANDS:
+        command.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns its exit code (2 for usage errors, 0 for --help/--version)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
+    if not hasattr(args, "func"):
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: a command is required (see --help)", file=sys.stderr)
+        return EXIT_USAGE
+    return args.func(args)

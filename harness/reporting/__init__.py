@@ -1,0 +1,66 @@
+"""Reports of a run (console, JSON, JUnit) and the plain-text pieces they share.
+
+The console and JUnit must tell the same story about a failure, so both take
+its text from `failure_text`.
+"""
+
+from __future__ import annotations
+
+import textwrap
+
+from harness.results import RunResult, ScriptResult, Status
+
+
+def location(result: ScriptResult) -> str:
+    """`path:line: Actor action` of the step where the script stopped."""
+    failure = result.failure
+    if failure is None:
+        return str(result.path)
+    return f"{result.path}:{failure.line}: {failure.actor} {failure.action}".rstrip()
+
+
+def failure_text(result: ScriptResult) -> str:
+    """Everything a reader needs to see why a script stopped, without the run's colours."""
+    failure = result.failure
+    if failure is None:
+        return ""
+    parts = [location(result), failure.message]
+    if failure.expected is not None:
+        parts.append("expected:\n" + textwrap.indent(failure.expected, "  "))
+    if failure.closest is not None:
+        held = "" if failure.buffered is None else f" ({failure.buffered} buffered)"
+        label = "received" if failure.action == "receives nothing" else "closest received"
+        parts.append(f"{label}{held}:\n" + textwrap.indent(failure.closest, "  "))
+    elif failure.buffered is not None:
+        parts.append(f"nothing buffered for {failure.actor}")
+    if failure.explanation:
+        parts.append("why: " + failure.explanation)
+    return "\n".join(parts)
+
+
+def summary_text(run: RunResult) -> str:
+    counts = ", ".join(
+        f"{run.count(status)} {status.value}"
+        for status in (Status.PASSED, Status.FAILED, Status.ERRORED)
+    )
+    noun = "script" if run.total == 1 else "scripts"
+    text = f"{run.total} {noun}: {counts} in {run.duration_s:.2f} s against {run.target}"
+    if run.interrupted:
+        text += " (interrupted)"
+    return text
+
+
+_ARROWS = {"sent": "->", "received": "<-", "event": "--"}
+
+
+def traffic_text(result: ScriptResult) -> str:
+    """Every stanza the actors sent and received, in order, labelled by actor (for `-v`)."""
+    blocks = []
+    for entry in result.traffic:
+        arrow = _ARROWS.get(entry.direction, entry.direction)
+        head = f"{entry.t:8.3f}s {entry.actor} {arrow} {entry.direction}"
+        if entry.direction == "event":
+            blocks.append(f"{entry.t:8.3f}s {entry.actor} {arrow} {entry.text}")
+        else:
+            blocks.append(head + "\n" + textwrap.indent(entry.text, "    "))
+    return "\n".join(blocks)

@@ -1,0 +1,490 @@
+"""Carry out scripts against a target, step by step, and record what held.
+
+One script is one coroutine (`run_script`) over its own clients, inboxes and
+capture bindings: nothing is shared between scripts, so a scheduler may run
+scripts with independent targets concurrently. Each actor is one client whose
+inbox buffers every stanza from binding on (rules Q1-Q5 of the scansion
+semantics). Before an actor sends, connects or disconnects, what the other
+actors sent is settled by a ping round trip, so the server processes the
+clients' stanzas in script order (see `_settle`). The first step that does not
+hold stops its script; anything the server does wrong fails that step, never
+the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from lxml import etree
+
+from harness.inbox import Inbox, ReceiveTimeout, UnexpectedStanza
+from harness.matcher import expected_from_text
+from harness.model import Action, Actor, Script, Step
+from harness.results import (
+    Failure,
+    RunResult,
+    ScriptResult,
+    Status,
+    StepResult,
+    TrafficEntry,
+)
+from harness.stanza_text import substitute
+from harness.targets import Endpoint, Target
+from harness.xmpp import namespaces as ns
+from harness.xmpp.client import Client, TargetUnreachable, XMPPError
+
+TlsMode = Literal["require", "auto", "off"]
+
+# Steps that make the server act for their actor; other actors' sends must be processed first.
+_ACTS_ON_SERVER = frozenset({Action.CONNECTS, Action.DISCONNECTS, Action.SENDS})
+_IQ = f"{{{ns.CLIENT}}}iq"
+_PING = "urn:xmpp:ping"
+
+# The stream's own declarations, repeated on every serialized stanza; noise in reports.
+_STREAM_DECLARATIONS = re.compile(
+    r"""\s+xmlns(?::scansion)?=(?:"(?:jabber:client|https://matthewwild\.co\.uk/projects/scansion)")"""
+)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    timeout: float = 5.0  # how long a `receives` waits for a matching stanza (Q3)
+    quiet_period: float = 1.0  # how long `receives: nothing` listens (Q4)
+    connect_timeout: float = 10.0  # TCP, TLS, SASL and bind together
+    tls: TlsMode = "auto"
+    insecure: bool = False
+    record_traffic: bool = False  # keep every stanza for `-v` reports
+
+
+class RunObserver(Protocol):
+    """Told about progress, e.g. by the console report; may be called from one task only."""
+
+    def script_started(self, script: Script) -> None: ...
+
+    def script_finished(self, result: ScriptResult) -> None: ...
+
+
+class _StepFailed(Exception):
+    """A step that did not hold; carries what the reports show."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: Status = Status.FAILED,
+        expected: str | None = None,
+        closest: str | None = None,
+        explanation: str = "",
+        buffered: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.expected = expected
+        self.closest = closest
+        self.explanation = explanation
+        self.buffered = buffered
+
+
+def show_xml(element: etree._Element) -> str:
+    """Pretty XML for reports, without the stream-level namespace declarations."""
+    text = etree.tostring(element, encoding="unicode", pretty_print=True, with_tail=False)
+    return _STREAM_DECLARATIONS.sub("", text, count=2).rstrip("\n")
+
+
+@dataclass
+class _Session:
+    """One actor's connection. A new `connects` after a disconnect starts a fresh inbox."""
+
+    actor: Actor
+    client: Client | None = None
+    inbox: Inbox | None = None
+    full_jid: str | None = None
+    unsettled: bool = False  # sent stanzas the server may not have processed yet
+    settling: tuple[str, asyncio.Future[None]] | None = None  # (iq id, its answer)
+
+    @property
+    def bare_jid(self) -> str:
+        return self.actor.jid.partition("/")[0]
+
+    @property
+    def login_jid(self) -> str:
+        resource = self.actor.properties.get("resource")
+        if resource and "/" not in self.actor.jid:
+            return f"{self.actor.jid}/{resource}"
+        return self.actor.jid
+
+
+@dataclass
+class _ScriptRun:
+    script: Script
+    endpoint: Endpoint
+    options: RunOptions
+    sessions: dict[str, _Session] = field(default_factory=dict)
+    bindings: dict[str, str] = field(default_factory=dict)
+    traffic: list[TrafficEntry] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    settle_count: int = 0
+
+    def __post_init__(self) -> None:
+        self.sessions = {actor.name: _Session(actor) for actor in self.script.actors}
+
+    async def run(self) -> ScriptResult:
+        steps: list[StepResult] = []
+        failure: Failure | None = None
+        status = Status.PASSED
+        try:
+            for index, step in enumerate(self.script.steps):
+                step_start = time.monotonic()
+                for session in self.sessions.values():
+                    if session.inbox is not None:
+                        session.inbox.begin_step()
+                try:
+                    detail = await self._perform(step)
+                except _StepFailed as failed:
+                    status = failed.status
+                    failure = _failure(index, step, failed)
+                except Exception as exc:  # a fault of the harness: report it, keep the run going
+                    status = Status.ERRORED
+                    failure = _failure(
+                        index,
+                        step,
+                        _StepFailed(
+                            f"internal error: {type(exc).__name__}: {exc}", status=Status.ERRORED
+                        ),
+                    )
+                duration = time.monotonic() - step_start
+                steps.append(
+                    StepResult(
+                        index,
+                        step.line,
+                        step.actor,
+                        str(step.action),
+                        status,
+                        duration,
+                        failure.message if failure else detail,
+                    )
+                )
+                if failure:
+                    break
+        finally:
+            await self._close_all()
+        return ScriptResult(
+            self.script.path,
+            self.script.title,
+            status,
+            time.monotonic() - self.started,
+            tuple(steps),
+            failure,
+            tuple(self.traffic),
+        )
+
+    async def _perform(self, step: Step) -> str:
+        session = self.sessions.get(step.actor)
+        if session is None:
+            raise _StepFailed(
+                f"{step.actor!r} is not declared in the header", status=Status.ERRORED
+            )
+        if step.action in _ACTS_ON_SERVER:
+            await self._settle(others_than=session)
+        match step.action:
+            case Action.CONNECTS:
+                return await self._connect(session)
+            case Action.DISCONNECTS:
+                return await self._disconnect(session)
+            case Action.SENDS:
+                return await self._send(session, step.xml or "")
+            case Action.RECEIVES:
+                return await self._receive(session, step.xml or "")
+            case Action.RECEIVES_NOTHING:
+                return await self._receive_nothing(session)
+        raise AssertionError(step.action)
+
+    async def _connect(self, session: _Session) -> str:
+        if session.client is not None and not session.client.closed:
+            raise _StepFailed(f"{session.actor.name} is already connected")
+        inbox = Inbox()
+        name = session.actor.name
+        try:
+            client = Client(
+                session.login_jid,
+                session.actor.password,
+                host=self.endpoint.host,
+                port=self.endpoint.port,
+                tls=self.options.tls,
+                direct_tls=self.endpoint.direct_tls,
+                insecure=self.options.insecure,
+                on_stanza=lambda stanza: self._stanza_arrived(session, inbox, stanza),
+                on_close=lambda reason: self._stream_closed(session, inbox, reason),
+            )
+        except ValueError as exc:
+            raise _StepFailed(f"{name} cannot log in: {exc}", status=Status.ERRORED) from None
+        session.client, session.inbox = client, inbox
+        try:
+            await client.connect(self.options.connect_timeout)
+        except TargetUnreachable as exc:
+            raise _StepFailed(str(exc), status=Status.ERRORED) from None
+        except XMPPError as exc:
+            raise _StepFailed(f"login as {session.login_jid} failed: {exc}") from None
+        session.full_jid = client.full_jid
+        self._log(name, "event", f"connected as {client.full_jid}")
+        return f"bound {client.full_jid}"
+
+    async def _disconnect(self, session: _Session) -> str:
+        client = session.client
+        if client is None or client.closed:
+            return "already disconnected"
+        await client.close()  # bounded by the client: a silent server cannot hold it
+        self._log(session.actor.name, "event", "disconnected")
+        return "disconnected"
+
+    async def _send(self, session: _Session, block: str) -> str:
+        client = self._open_client(session)
+        text = substitute(block, self._resolve)
+        try:
+            async with asyncio.timeout(self.options.timeout):
+                await client.send_raw(text)
+        except TimeoutError:
+            raise _StepFailed(
+                f"the server did not read what {session.actor.name} sent "
+                f"within {self.options.timeout:g} s"
+            ) from None
+        except (XMPPError, OSError) as exc:
+            raise _StepFailed(f"{session.actor.name} could not send: {exc}") from None
+        session.unsettled = True
+        self._log(session.actor.name, "sent", text)
+        return f"sent {len(text.encode())} bytes"
+
+    async def _receive(self, session: _Session, block: str) -> str:
+        inbox = self._inbox(session)
+        expected = expected_from_text(block, self._resolve)
+        deadline = time.monotonic() + self.options.timeout
+        for index, element in enumerate(expected):
+            # One timeout for the whole block; the first wait gets it exactly (clean messages).
+            remaining = self.options.timeout if index == 0 else deadline - time.monotonic()
+            try:
+                await inbox.receive(element, max(0.0, remaining), self.bindings)
+            except ReceiveTimeout as exc:
+                raise _StepFailed(
+                    self._no_match_message(session),
+                    expected=show_xml(element),
+                    closest=show_xml(exc.closest) if exc.closest is not None else None,
+                    explanation=exc.explanation,
+                    buffered=exc.buffered,
+                ) from None
+        return f"matched {len(expected)} stanza{'s' if len(expected) > 1 else ''}"
+
+    async def _receive_nothing(self, session: _Session) -> str:
+        inbox = self._inbox(session)
+        try:
+            await inbox.receive_nothing(self.options.quiet_period)
+        except UnexpectedStanza as exc:
+            raise _StepFailed(
+                f"{session.actor.name} received a stanza while expecting nothing",
+                closest=show_xml(exc.stanza),
+            ) from None
+        return f"nothing within {self.options.quiet_period:g} s"
+
+    def _no_match_message(self, session: _Session) -> str:
+        client = session.client
+        if client is not None and client.closed:
+            reason = client.close_reason or "closed"
+            return (
+                f"{session.actor.name}'s stream is closed ({reason}) "
+                "and no stanza it received matches"
+            )
+        return f"no matching stanza within {self.options.timeout:g} s"
+
+    def _open_client(self, session: _Session) -> Client:
+        client = session.client
+        if client is None:
+            raise _StepFailed(f"{session.actor.name} has not connected")
+        if client.closed:
+            raise _StepFailed(
+                f"{session.actor.name}'s stream is closed ({client.close_reason or 'closed'})"
+            )
+        return client
+
+    def _inbox(self, session: _Session) -> Inbox:
+        if session.inbox is None:
+            raise _StepFailed(f"{session.actor.name} has not connected")
+        return session.inbox
+
+    def _resolve(self, actor: str, full: bool) -> str:
+        session = self.sessions.get(actor)
+        if session is None:
+            raise _StepFailed(f"variable names {actor!r}, which is not declared in the header")
+        if not full:
+            return session.bare_jid
+        if session.full_jid is None:
+            raise _StepFailed(f"${{{actor}'s full JID}} is unknown: {actor} has not connected yet")
+        return session.full_jid
+
+    async def _settle(self, others_than: _Session) -> None:
+        """Make the server finish what other actors sent before this actor acts (Q5).
+
+        Two clients' bytes written in script order can still be processed in
+        either order by the server (basic_message: Romeo's message to a bare JID
+        and Juliet's first presence). A server handles one stream's stanzas in
+        order (RFC 6120 section 10.1), so its answer to an iq sent after them
+        proves they were processed. The iq and its answer stay out of the inbox.
+        """
+        pending = [
+            session
+            for session in self.sessions.values()
+            if session.unsettled and session is not others_than
+        ]
+        await asyncio.gather(*(self._round_trip(session) for session in pending))
+
+    async def _round_trip(self, session: _Session) -> None:
+        session.unsettled = False
+        client = session.client
+        if client is None or client.closed:
+            return
+        self.settle_count += 1
+        iq_id = f"scansion-settle-{self.settle_count}"
+        answered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        session.settling = (iq_id, answered)
+        domain = session.bare_jid.rpartition("@")[2]
+        try:
+            await client.send_raw(
+                f"<iq type='get' id='{iq_id}' to='{domain}'><ping xmlns='{_PING}'/></iq>"
+            )
+            async with asyncio.timeout(self.options.timeout):
+                await answered
+        except (TimeoutError, XMPPError, OSError):
+            pass  # a dead or mute stream shows in the steps that use it, not here
+        finally:
+            session.settling = None
+
+    def _stanza_arrived(self, session: _Session, inbox: Inbox, stanza: etree._Element) -> None:
+        settling = session.settling
+        if settling is not None and stanza.tag == _IQ and stanza.get("id") == settling[0]:
+            if not settling[1].done():
+                settling[1].set_result(None)
+            return
+        inbox.put(stanza)
+        if self.options.record_traffic:
+            self._log(session.actor.name, "received", show_xml(stanza))
+
+    def _stream_closed(self, session: _Session, inbox: Inbox, reason: str) -> None:
+        inbox.close(reason)
+        if session.settling is not None and not session.settling[1].done():
+            session.settling[1].set_result(None)
+        self._log(session.actor.name, "event", f"stream closed: {reason}")
+
+    def _log(self, actor: str, direction: str, text: str) -> None:
+        if self.options.record_traffic:
+            self.traffic.append(
+                TrafficEntry(time.monotonic() - self.started, actor, direction, text)
+            )
+
+    async def _close_all(self) -> None:
+        """Close what the script left open, concurrently (each close is bounded by the client)."""
+
+        async def close(client: Client) -> None:
+            with contextlib.suppress(XMPPError, OSError):  # the outcome is already decided
+                await client.close()
+
+        open_clients = [
+            s.client for s in self.sessions.values() if s.client and not s.client.closed
+        ]
+        await asyncio.gather(*(close(client) for client in open_clients))
+
+
+def _failure(index: int, step: Step, failed: _StepFailed) -> Failure:
+    return Failure(
+        line=step.line,
+        step=index,
+        actor=step.actor,
+        action=str(step.action),
+        message=failed.message,
+        expected=failed.expected,
+        closest=failed.closest,
+        explanation=failed.explanation,
+        buffered=failed.buffered,
+    )
+
+
+async def run_script(script: Script, endpoint: Endpoint, options: RunOptions) -> ScriptResult:
+    """Run one script against an endpoint; never raises for anything the server does."""
+    return await _ScriptRun(script, endpoint, options).run()
+
+
+async def run_on_target(script: Script, target: Target, options: RunOptions) -> ScriptResult:
+    """Run one script in its own endpoint (for `reference`: its own fresh server)."""
+    started = time.monotonic()
+    try:
+        async with target.endpoint() as endpoint:
+            return await run_script(script, endpoint, options)
+    except Exception as exc:  # the endpoint itself failed (e.g. the embedded server did not start)
+        return _not_started(script, f"{target} is not available: {exc}", started)
+
+
+def _not_started(script: Script, message: str, started: float) -> ScriptResult:
+    first = script.steps[0] if script.steps else None
+    failure = Failure(
+        line=first.line if first else 1,
+        step=0,
+        actor=first.actor if first else "",
+        action=str(first.action) if first else "",
+        message=message,
+    )
+    return ScriptResult(
+        script.path, script.title, Status.ERRORED, time.monotonic() - started, (), failure
+    )
+
+
+async def probe(target: Target, timeout: float) -> str | None:
+    """None when the target accepts TCP connections, else why not (for a clear exit 3)."""
+    if target.embedded:
+        return None
+    try:
+        async with asyncio.timeout(timeout):
+            _, writer = await asyncio.open_connection(target.host, target.port)
+    except TimeoutError:
+        return f"cannot connect to {target.host}:{target.port}: no answer within {timeout:g} s"
+    except OSError as exc:
+        return f"cannot connect to {target.host}:{target.port}: {exc.strerror or exc}"
+    writer.close()
+    with contextlib.suppress(OSError):  # closing a connection we never used
+        await writer.wait_closed()
+    return None
+
+
+async def run_scripts(
+    scripts: Sequence[Script],
+    target: Target,
+    options: RunOptions,
+    *,
+    exitfirst: bool = False,
+    observer: RunObserver | None = None,
+) -> RunResult:
+    """Run scripts in order. On cancellation (Ctrl-C) returns what ran, marked interrupted."""
+    run = RunResult(str(target))
+    started = time.monotonic()
+    try:
+        run.unreachable = await probe(target, options.connect_timeout)
+        if run.unreachable is None:
+            for script in scripts:
+                if observer:
+                    observer.script_started(script)
+                result = await run_on_target(script, target, options)
+                run.scripts.append(result)
+                if observer:
+                    observer.script_finished(result)
+                if exitfirst and result.status is not Status.PASSED:
+                    break
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        run.interrupted = True
+    run.duration_s = time.monotonic() - started
+    return run

@@ -1,0 +1,124 @@
+"""Where a run connects: a target string turned into endpoints.
+
+A target only says where to connect; the XMPP domain comes from each actor's
+JID. Forms:
+
+- `HOST:PORT` (plain TCP, STARTTLS as `--tls` says), `[::1]:PORT` for IPv6;
+- `tls://HOST:PORT` (direct TLS, XEP-0368 style);
+- `reference` (a fresh embedded reference server for every script, so scripts
+  never see each other's state and may run concurrently);
+- `NAME=ADDRESS` (any of the above, labelled NAME in reports).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import NamedTuple
+
+REFERENCE = "reference"
+_FORMS = "HOST:PORT, tls://HOST:PORT, reference, or NAME=ADDRESS"
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+class TargetError(ValueError):
+    """A target string that names no usable endpoint; the message says what to write."""
+
+
+class Endpoint(NamedTuple):
+    host: str
+    port: int
+    direct_tls: bool
+
+
+@dataclass(frozen=True)
+class Target:
+    """A parsed target. `host`/`port` are unused for the embedded reference server."""
+
+    label: str
+    host: str = ""
+    port: int = 0
+    direct_tls: bool = False
+    embedded: bool = False
+
+    @property
+    def independent(self) -> bool:
+        """True when every script gets its own server, so scripts may run concurrently."""
+        return self.embedded
+
+    @asynccontextmanager
+    async def endpoint(self) -> AsyncIterator[Endpoint]:
+        """Where one script connects; for `reference`, a server that lives as long as the block."""
+        if not self.embedded:
+            yield Endpoint(self.host, self.port, self.direct_tls)
+            return
+        from reference.config import ServerConfig
+        from reference.server import ReferenceServer
+
+        # Loopback inside this process: TLS would only cost a certificate per script.
+        async with ReferenceServer(ServerConfig(starttls=False)) as server:
+            yield Endpoint("127.0.0.1", server.port, False)
+
+    def __str__(self) -> str:
+        return self.label
+
+
+def parse_target(text: str) -> Target:
+    """Parse a `--target` value; raises TargetError with the accepted forms on bad input."""
+    text = text.strip()
+    if not text:
+        raise TargetError(f"empty target; expected {_FORMS}")
+    name, sep, address = text.partition("=")
+    if sep:
+        if not _NAME.match(name):
+            raise TargetError(
+                f"bad target name {name!r} in {text!r}: use letters, digits, '.', '_' or '-'"
+            )
+        if "=" in address:
+            raise TargetError(f"bad target {text!r}: only one '=' (NAME=ADDRESS)")
+        if not address.strip():
+            raise TargetError(f"empty target address after {name}=; expected {_FORMS}")
+        target = _parse_address(address.strip(), text)
+        return Target(name, target.host, target.port, target.direct_tls, target.embedded)
+    return _parse_address(text, text)
+
+
+def _parse_address(address: str, whole: str) -> Target:
+    if address == REFERENCE:
+        return Target(REFERENCE, embedded=True)
+    direct_tls = False
+    scheme = _SCHEME.match(address)
+    if scheme:
+        if scheme[1] != "tls":
+            raise TargetError(
+                f"unknown scheme {scheme[1]!r} in target {whole!r}; "
+                f"use HOST:PORT for plain TCP or tls://HOST:PORT for direct TLS"
+            )
+        direct_tls = True
+        address = address[scheme.end() :]
+    host, port = _split_host_port(address, whole)
+    return Target(whole, host, port, direct_tls)
+
+
+def _split_host_port(address: str, whole: str) -> tuple[str, int]:
+    if address.startswith("["):
+        host, bracket, rest = address[1:].partition("]")
+        if not bracket or not rest.startswith(":"):
+            raise TargetError(f"bad target {whole!r}: write an IPv6 address as [ADDRESS]:PORT")
+        port_text = rest[1:]
+    else:
+        host, colon, port_text = address.rpartition(":")
+        if not colon:
+            raise TargetError(
+                f"target {whole!r} has no port; expected {_FORMS} (e.g. localhost:5222)"
+            )
+        if ":" in host:
+            raise TargetError(f"bad target {whole!r}: write an IPv6 address as [ADDRESS]:PORT")
+    if not host:
+        raise TargetError(f"target {whole!r} has no host; expected {_FORMS}")
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise TargetError(f"bad port {port_text!r} in target {whole!r}: expected 1-65535")
+    return host, int(port_text)

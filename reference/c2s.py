@@ -1,0 +1,379 @@
+"""One client connection: stream negotiation (RFC 6120) and stanza I/O.
+
+An asyncio Protocol rather than streams: bytes go straight from `data_received`
+into the stream parser and from the router into `transport.write`, with no task
+or buffer copy per stanza. Anything wrong on the stream (bad XML, oversized
+stanza, stanza before authentication) ends this stream alone with the RFC 6120
+stream error; other sessions never notice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import secrets
+import ssl
+from typing import TYPE_CHECKING
+
+from lxml import etree
+
+from harness.xmpp import namespaces as ns
+from harness.xmpp.sasl import SaslFailure, ScramServer, b64decode, parse_plain
+from harness.xmpp.xmlstream import StreamError, StreamOpened, XMLStreamParser
+from reference import wire
+from reference.jids import split_jid, valid_localpart
+from reference.tls import server_context
+
+if TYPE_CHECKING:
+    from reference.router import Hub
+
+log = logging.getLogger("reference.c2s")
+
+_TLS_STARTTLS = f"{{{ns.TLS}}}starttls"
+_SASL_AUTH = f"{{{ns.SASL}}}auth"
+_SASL_RESPONSE = f"{{{ns.SASL}}}response"
+_SASL_ABORT = f"{{{ns.SASL}}}abort"
+_IQ = f"{{{ns.CLIENT}}}iq"
+_BIND = f"{{{ns.BIND}}}bind"
+_RESOURCE = f"{{{ns.BIND}}}resource"
+_SESSION = f"{{{ns.SESSION}}}session"
+_STANZA_TAGS = frozenset(wire.CLIENT_TAG.values())
+
+_PROCEED = f"<proceed xmlns='{ns.TLS}'/>".encode()
+_TLS_FAILURE = f"<failure xmlns='{ns.TLS}'/></stream:stream>".encode()
+_SUCCESS = f"<success xmlns='{ns.SASL}'/>".encode()
+_BIND_FEATURES = (
+    f"<stream:features><bind xmlns='{ns.BIND}'/>"
+    f"<session xmlns='{ns.SESSION}'><optional/></session></stream:features>"
+).encode()
+_STREAM_END = b"</stream:stream>"
+# How long a closed stream's leftover input is drained before the socket is dropped.
+LINGER_SECONDS = 2.0
+
+
+def _sasl_failure(condition: str) -> bytes:
+    return f"<failure xmlns='{ns.SASL}'><{condition}/></failure>".encode()
+
+
+def _sasl_element(name: str, payload: bytes) -> bytes:
+    text = base64.b64encode(payload).decode("ascii") if payload else "="
+    return f"<{name} xmlns='{ns.SASL}'>{text}</{name}>".encode()
+
+
+class ClientSession(asyncio.Protocol):
+    """A c2s stream. After binding, `full_jid` names it in the router."""
+
+    def __init__(self, hub: Hub, *, direct_tls: bool = False) -> None:
+        self.hub = hub
+        self.config = hub.config
+        self.transport: asyncio.Transport | None = None
+        self.parser = XMLStreamParser(self.config.max_stanza_bytes)
+        self.secure = direct_tls
+        self.header_sent = False
+        self.closed = False
+        self._linger: asyncio.TimerHandle | None = None
+        self._held: list[bytes] | None = None  # input held back during the TLS upgrade
+        self._restarted = False  # the parser was reset mid-chunk: drop the chunk's rest
+        self._unauthenticated_bytes = 0
+        self._scram: ScramServer | None = None  # None with a step in progress: PLAIN
+        self._sasl_step: str | None = None  # "first" or "final" while authenticating
+        self.username: str | None = None
+        self.bare_jid: str | None = None
+        self.full_jid: str | None = None
+        # Presence state the router keeps per session (RFC 6121).
+        self.presence: etree._Element | None = None  # last available presence, for new resources
+        self.priority = 0
+        self.directed: set[str] = set()
+        self.interested = False  # asked for the roster: gets roster pushes
+
+    # -- asyncio.Protocol -------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.hub.connection_opened(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._linger is not None:
+            self._linger.cancel()
+        self.hub.connections.discard(self)
+        self._end("connection lost" if exc is None else f"connection lost: {exc}")
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        if self._held is not None:  # decrypted before start_tls handed us the TLS transport
+            self._held.append(data)
+            return
+        if self.username is None:
+            self._unauthenticated_bytes += len(data)
+            if self._unauthenticated_bytes > self.config.max_unauthenticated_bytes:
+                self.fail("policy-violation", "too much data before authentication")
+                return
+        if self.hub.log_stanzas:
+            log.debug("%s >> %s", self.full_jid or "(unbound)", data.decode("utf-8", "replace"))
+        try:
+            events = self.parser.feed(data)
+        except StreamError as exc:
+            self.fail(exc.condition, exc.text)
+            return
+        for event in events:
+            if isinstance(event, etree._Element):
+                self._element(event)
+            elif isinstance(event, StreamOpened):
+                self._stream_opened(event.root)
+            else:
+                self._peer_closed()
+            if self.closed:
+                return
+            if self._restarted:
+                self._restarted = False
+                return
+
+    # -- output -------------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        """Write one serialised stanza; a peer that stops reading is cut off, not buffered."""
+        if self.closed:
+            return
+        transport = self.transport
+        transport.write(data)  # type: ignore[union-attr]
+        if self.hub.log_stanzas:
+            log.debug("%s << %s", self.full_jid, data.decode("utf-8", "replace"))
+        if transport.get_write_buffer_size() > self.config.max_write_buffer_bytes:  # type: ignore[union-attr]
+            self.fail("policy-violation", "not reading fast enough")
+
+    def send_stanza(self, stanza: etree._Element) -> None:
+        self.send(wire.serialise(stanza))
+
+    def fail(self, condition: str, text: str = "", *, linger: bool = True) -> None:
+        """End the stream with a stream error (sending a header first if none went out).
+
+        With `linger`, the connection is half-closed and the peer's remaining
+        bytes are drained for a moment: closing a socket with unread input makes
+        the kernel send a reset, which can destroy the error before it is read."""
+        if self.closed:
+            return
+        log.info("%s: stream error %s %s", self.full_jid or "client", condition, text)
+        prefix = b"" if self.header_sent else wire.stream_header(self.hub.domain, _new_id())
+        self.transport.write(prefix + wire.stream_error(condition, text))  # type: ignore[union-attr]
+        self._end(f"stream error: {condition}", linger=linger)
+
+    def close(self) -> None:
+        """End the stream politely (server side)."""
+        if not self.closed:
+            self.transport.write(_STREAM_END)  # type: ignore[union-attr]
+            self._end("closed by server", linger=True)
+
+    def _end(self, reason: str, *, linger: bool = False) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.hub.connection_closed(self, reason)
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if not (linger and transport.can_write_eof()):
+            transport.close()
+            return
+        try:
+            transport.write_eof()
+        except OSError:  # the peer is already gone
+            transport.abort()
+            return
+        self._linger = asyncio.get_running_loop().call_later(LINGER_SECONDS, transport.abort)
+
+    # -- negotiation --------------------------------------------------------
+
+    def _stream_opened(self, root: etree._Element) -> None:
+        if root.nsmap.get(None) != ns.CLIENT:
+            self.fail("invalid-namespace", "the default namespace must be jabber:client")
+            return
+        to = root.get("to")
+        if to is not None and to.lower() != self.hub.domain:
+            self.fail("host-unknown", f"this server is {self.hub.domain}")
+            return
+        if root.get("version") is None:
+            self.fail("unsupported-version", "XMPP 1.0 streams only (version='1.0')")
+            return
+        header = wire.stream_header(self.hub.domain, _new_id())
+        self.header_sent = True
+        if self.username is None:
+            self.transport.write(header + self._auth_features())  # type: ignore[union-attr]
+        else:
+            self.transport.write(header + _BIND_FEATURES)  # type: ignore[union-attr]
+
+    def _auth_features(self) -> bytes:
+        parts = [b"<stream:features>"]
+        if self.config.starttls and not self.secure:
+            required = b"<required/>" if self.config.require_tls else b""
+            parts.append(f"<starttls xmlns='{ns.TLS}'>".encode() + required + b"</starttls>")
+        if self.secure or not self.config.require_tls:
+            parts.append(f"<mechanisms xmlns='{ns.SASL}'>".encode())
+            parts.extend(
+                f"<mechanism>{name}</mechanism>".encode() for name in self.hub.accounts.mechanisms
+            )
+            parts.append(b"</mechanisms>")
+        parts.append(b"</stream:features>")
+        return b"".join(parts)
+
+    def _element(self, element: etree._Element) -> None:
+        if self.full_jid is not None:
+            if element.tag in _STANZA_TAGS:
+                self.hub.client_stanza(self, element)
+            else:
+                self.fail("unsupported-stanza-type", f"{element.tag} is not a stanza")
+        elif self.username is not None:
+            self._bind(element)
+        elif element.tag == _SASL_AUTH:
+            self._sasl_auth(element)
+        elif element.tag == _SASL_RESPONSE:
+            self._sasl_input(element)
+        elif element.tag == _SASL_ABORT:
+            self._sasl_failed(SaslFailure("aborted"))
+        elif element.tag == _TLS_STARTTLS:
+            self._starttls()
+        else:
+            self.fail("not-authorized", "authenticate first")
+
+    def _starttls(self) -> None:
+        if self.secure or not self.config.starttls:
+            self.transport.write(_TLS_FAILURE)  # type: ignore[union-attr]
+            self._end("STARTTLS refused")
+            return
+        context = server_context(self.config)
+        self.transport.write(_PROCEED)  # type: ignore[union-attr]
+        self.transport.pause_reading()  # type: ignore[union-attr]
+        self.parser.reset()
+        self._restarted = True
+        self._held = []
+        self.hub.spawn(self._upgrade(context))
+
+    async def _upgrade(self, context: ssl.SSLContext) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            transport = await loop.start_tls(
+                self.transport,  # type: ignore[arg-type]
+                self,
+                context,
+                server_side=True,
+                ssl_handshake_timeout=10.0,
+            )
+        except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
+            log.info("TLS handshake failed: %s", exc)
+            self._end(f"TLS handshake failed: {exc}")
+            return
+        if transport is None or self.closed:
+            self._end("closed during TLS handshake")
+            return
+        self.transport = transport  # type: ignore[assignment]
+        self.secure = True
+        self.header_sent = False
+        held, self._held = self._held or [], None
+        if held:
+            self.data_received(b"".join(held))
+
+    def _sasl_auth(self, element: etree._Element) -> None:
+        mechanism = element.get("mechanism") or ""
+        if self.config.require_tls and not self.secure:
+            self.transport.write(_sasl_failure("encryption-required"))  # type: ignore[union-attr]
+            return
+        if mechanism not in self.hub.accounts.mechanisms:
+            self.transport.write(_sasl_failure("invalid-mechanism"))  # type: ignore[union-attr]
+            return
+        if mechanism == "PLAIN":
+            self._scram = None
+        else:
+            hash_name = mechanism.removeprefix("SCRAM-")
+            self._scram = ScramServer(hash_name, self.hub.accounts.scram_lookup(hash_name))
+        self._sasl_step = "first"
+        self._sasl_input(element, initial=True)
+
+    def _sasl_input(self, element: etree._Element, *, initial: bool = False) -> None:
+        """One client SASL message: the initial response (in <auth/>) or a <response/>."""
+        if self._sasl_step is None:
+            self._sasl_failed(SaslFailure("malformed-request", "no authentication in progress"))
+            return
+        try:
+            payload = _payload(element)
+            if payload is None and initial:
+                self.transport.write(_sasl_element("challenge", b""))  # type: ignore[union-attr]
+                return
+            payload = payload or b""
+            if self._scram is None:
+                self._plain(payload)
+            elif self._sasl_step == "first":
+                challenge = self._scram.first(payload)
+                self._sasl_step = "final"
+                self.transport.write(_sasl_element("challenge", challenge))  # type: ignore[union-attr]
+            else:
+                server_final = self._scram.final(payload)
+                self._authenticated(self._scram.username or "", server_final)
+        except SaslFailure as failure:
+            self._sasl_failed(failure)
+
+    def _plain(self, payload: bytes) -> None:
+        authzid, username, password = parse_plain(payload)
+        local = username.lower()
+        if not valid_localpart(local) or not self.hub.accounts.check_plain(local, password):
+            raise SaslFailure("not-authorized")
+        if authzid and authzid.lower() != f"{local}@{self.hub.domain}":
+            raise SaslFailure("invalid-authzid")
+        self._authenticated(local, None)
+
+    def _sasl_failed(self, failure: SaslFailure) -> None:
+        self._scram = None
+        self._sasl_step = None
+        self.transport.write(_sasl_failure(failure.condition))  # type: ignore[union-attr]
+
+    def _authenticated(self, username: str, additional: bytes | None) -> None:
+        local = username.lower()
+        if not valid_localpart(local):
+            raise SaslFailure("not-authorized")
+        self._scram = None
+        self._sasl_step = None
+        self.username = local
+        self.bare_jid = f"{local}@{self.hub.domain}"
+        success = _SUCCESS if additional is None else _sasl_element("success", additional)
+        self.transport.write(success)  # type: ignore[union-attr]
+        self.parser.reset()
+        self._restarted = True
+
+    def _bind(self, element: etree._Element) -> None:
+        bind = element.find(_BIND) if element.tag == _IQ else None
+        if bind is None or element.get("type") != "set":
+            self.fail("not-authorized", "bind a resource first")
+            return
+        requested = (bind.findtext(_RESOURCE) or "").strip()
+        resource = requested or secrets.token_urlsafe(9)
+        jid = split_jid(f"{self.bare_jid}/{resource}")
+        if jid is None:
+            self._reply_error(element, "modify", "bad-request", "invalid resource")
+            return
+        self.full_jid = jid.full
+        self.hub.bind(self)
+        reply = wire.result_reply(element)
+        bound = etree.SubElement(reply, _BIND, nsmap={None: ns.BIND})
+        etree.SubElement(bound, f"{{{ns.BIND}}}jid").text = self.full_jid
+        self.send_stanza(reply)
+
+    def _reply_error(self, stanza: etree._Element, kind: str, condition: str, text: str) -> None:
+        reply = wire.error_reply(stanza, kind, condition, text)
+        self.transport.write(wire.serialise(reply))  # type: ignore[union-attr]
+
+    def _peer_closed(self) -> None:
+        self.close()
+
+
+def _payload(element: etree._Element) -> bytes | None:
+    """The SASL payload: None when absent, b"" for "=" (RFC 6120 section 6.4.2)."""
+    text = (element.text or "").strip()
+    if not text:
+        return None
+    if text == "=":
+        return b""
+    return b64decode(text)
+
+
+def _new_id() -> str:
+    return secrets.token_hex(8)

@@ -1,0 +1,99 @@
+"""What a reference server instance is: its names, its listener, its limits, its accounts.
+
+Filled from CLI flags or a TOML file (`load_config`). The defaults give the test
+mode scripts expect: host `localhost`, MUC at `conference.localhost`, any user
+with any password over PLAIN, an ephemeral port on loopback.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from harness.xmpp.xmlstream import DEFAULT_MAX_STANZA_BYTES
+
+
+class ConfigError(Exception):
+    """A configuration or accounts file the server cannot use; the message says how to fix it."""
+
+
+@dataclass
+class ServerConfig:
+    domain: str = "localhost"
+    muc_host: str | None = "conference.localhost"
+    admins: frozenset[str] = frozenset({"admin@localhost"})
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: the system picks a free port (read it back from server.port)
+    # TLS: STARTTLS is offered unless disabled; a self-signed certificate for
+    # `domain` is made on first use when none is configured.
+    starttls: bool = True
+    require_tls: bool = False
+    direct_tls_port: int | None = None  # None: no direct-TLS listener; 0: ephemeral
+    certificate: Path | None = None
+    private_key: Path | None = None
+    # Limits that keep one hostile stream from hurting the others.
+    max_stanza_bytes: int = DEFAULT_MAX_STANZA_BYTES
+    max_unauthenticated_bytes: int = 64 * 1024
+    max_write_buffer_bytes: int = 32 * 1024 * 1024
+    # None: test mode, any user logs in with any password (PLAIN only).
+    # A mapping localpart -> password: real checking, SCRAM offered.
+    accounts: dict[str, str] | None = None
+    database: Path | None = None
+    log_stanzas: bool = False
+
+
+_PATH_KEYS = {"certificate", "private_key", "database"}
+
+
+def load_accounts(path: Path, domain: str) -> dict[str, str]:
+    """Read `user = "password"` lines (TOML); keys may be localparts or `user@domain`."""
+    table = _read_toml(path)
+    accounts: dict[str, str] = {}
+    for key, password in table.items():
+        if not isinstance(password, str):
+            raise ConfigError(f"{path}: the password of {key!r} must be a string")
+        local, at, host = key.partition("@")
+        if at and host.lower() != domain:
+            raise ConfigError(f"{path}: account {key!r} is not on this server's domain {domain!r}")
+        if not local:
+            raise ConfigError(f"{path}: account names must not be empty")
+        accounts[local.lower()] = password
+    return accounts
+
+
+def load_config(path: Path) -> ServerConfig:
+    """Build a ServerConfig from a TOML file whose keys are ServerConfig's field names.
+
+    `accounts_file = "accounts.toml"` (relative to the config file) loads accounts;
+    `muc_host = ""` disables the MUC service."""
+    table = _read_toml(path)
+    known = {f.name for f in fields(ServerConfig)} - {"accounts"}
+    config = ServerConfig()
+    accounts_file = table.pop("accounts_file", None)
+    for key, value in table.items():
+        if key not in known:
+            raise ConfigError(
+                f"{path}: unknown setting {key!r} (known: {', '.join(sorted(known))})"
+            )
+        if key in _PATH_KEYS and value is not None:
+            value = (path.parent / value).resolve()
+        elif key == "admins":
+            value = frozenset(value)
+        elif key == "muc_host" and value == "":
+            value = None
+        setattr(config, key, value)
+    if accounts_file is not None:
+        config.accounts = load_accounts((path.parent / accounts_file).resolve(), config.domain)
+    return config
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None

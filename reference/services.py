@@ -1,0 +1,113 @@
+"""What the server itself answers: iqs to the server host and to accounts' bare JIDs.
+
+Server host: service discovery (XEP-0030) listing the components, ping
+(XEP-0199) and the legacy session establishment. Account bare JIDs (RFC 6121
+section 10.5.3, the server answers on the account's behalf): the roster and
+disco#info with the `account/registered` identity, as Prosody does. Everything
+else gets `service-unavailable`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lxml import etree
+
+from harness.xmpp import namespaces as ns
+from reference import roster, wire
+
+if TYPE_CHECKING:
+    from reference.router import Hub
+
+PING = "urn:xmpp:ping"
+OFFLINE = "msgoffline"
+_INFO_QUERY = f"{{{ns.DISCO_INFO}}}query"
+_ITEMS_QUERY = f"{{{ns.DISCO_ITEMS}}}query"
+_PING = f"{{{PING}}}ping"
+_SESSION = f"{{{ns.SESSION}}}session"
+_ROSTER_QUERY = f"{{{ns.ROSTER}}}query"
+
+SERVER_FEATURES = (
+    ns.DISCO_INFO,
+    ns.DISCO_ITEMS,
+    PING,
+    ns.ROSTER,
+    OFFLINE,
+    "urn:xmpp:features:rosterver",
+    "urn:xmpp:features:pre-approval",
+)
+
+
+class ServerServices:
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def server_iq(self, iq: etree._Element) -> None:
+        kind = iq.get("type")
+        if kind not in ("get", "set"):
+            return
+        payload = iq[0]
+        tag = payload.tag
+        if (tag, kind) in ((_PING, "get"), (_SESSION, "set")):
+            self._reply(iq)
+        elif tag == _INFO_QUERY and kind == "get" and payload.get("node") is None:
+            self._reply(iq, self._server_info())
+        elif tag == _ITEMS_QUERY and kind == "get" and payload.get("node") is None:
+            self._reply(iq, self._server_items())
+        elif tag in (_INFO_QUERY, _ITEMS_QUERY) and kind == "get":
+            self.hub.bounce(iq, "cancel", "item-not-found")
+        else:
+            self.hub.bounce(iq, "cancel", "service-unavailable")
+
+    def account_iq(self, iq: etree._Element, bare: str) -> None:
+        kind = iq.get("type")
+        if kind not in ("get", "set"):
+            return
+        local = bare.partition("@")[0]
+        payload = iq[0]
+        if payload.tag == _ROSTER_QUERY:
+            roster.handle_iq(self.hub, iq, bare)
+        elif payload.tag == _SESSION and kind == "set":
+            self._reply(iq)
+        elif (
+            payload.tag == _INFO_QUERY
+            and kind == "get"
+            and payload.get("node") is None
+            and self.hub.accounts.exists(local)
+        ):
+            self._reply(iq, self._account_info())
+        else:
+            self.hub.bounce(iq, "cancel", "service-unavailable")
+
+    def _reply(self, iq: etree._Element, payload: etree._Element | None = None) -> None:
+        reply = wire.result_reply(iq)
+        if payload is not None:
+            reply.append(payload)
+        self.hub.route(reply)
+
+    def _server_info(self) -> etree._Element:
+        query = etree.Element(_INFO_QUERY, nsmap={None: ns.DISCO_INFO})
+        etree.SubElement(
+            query,
+            f"{{{ns.DISCO_INFO}}}identity",
+            category="server",
+            type="im",
+            name="scansion-py reference server",
+        )
+        for feature in SERVER_FEATURES:
+            etree.SubElement(query, f"{{{ns.DISCO_INFO}}}feature", var=feature)
+        return query
+
+    def _server_items(self) -> etree._Element:
+        query = etree.Element(_ITEMS_QUERY, nsmap={None: ns.DISCO_ITEMS})
+        for host in sorted(self.hub.components):
+            etree.SubElement(query, f"{{{ns.DISCO_ITEMS}}}item", jid=host)
+        return query
+
+    def _account_info(self) -> etree._Element:
+        query = etree.Element(_INFO_QUERY, nsmap={None: ns.DISCO_INFO})
+        etree.SubElement(
+            query, f"{{{ns.DISCO_INFO}}}identity", category="account", type="registered"
+        )
+        etree.SubElement(query, f"{{{ns.DISCO_INFO}}}feature", var=ns.DISCO_INFO)
+        return query

@@ -1,0 +1,128 @@
+"""Hostile input closes only the offending stream, with the right error; others carry on."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+
+import pytest
+from test_server_support import HEADER, RawClient
+
+from reference.config import ServerConfig
+from reference.server import ReferenceServer
+
+PING = "<iq type='get' id='{id}' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"
+
+BILLION_LAUGHS = (
+    '<!DOCTYPE lolz [<!ENTITY lol "lol">'
+    '<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
+    '<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>'
+    "<message><body>&lol3;</body></message>"
+)
+EXTERNAL_ENTITY = (
+    '<!DOCTYPE m [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><message><body>&xxe;</body></message>'
+)
+TEN_MB_BODY = "<message to='juliet@localhost'><body>" + "A" * (10 * 1024 * 1024)
+
+
+async def _still_works(client: RawClient, round_id: str) -> None:
+    await client.send(PING.format(id=round_id))
+    pong = await client.wait_for(lambda e: e.get("id") == round_id)
+    assert pong.get("type") == "result"
+
+
+async def _with_bystander(test) -> None:  # noqa: ANN001 - an async callable(server, bystander)
+    async with ReferenceServer(ServerConfig(muc_host=None)) as server:
+        bystander = await RawClient.logged_in(server.port, "bystander")
+        await asyncio.wait_for(test(server, bystander), 60)
+        await _still_works(bystander, "after")
+        await bystander.close()
+
+
+@pytest.mark.parametrize(
+    ("payload", "condition"),
+    [
+        ("<message><body>unclosed</message>", "not-well-formed"),
+        (BILLION_LAUGHS, "restricted-xml"),
+        (EXTERNAL_ENTITY, "restricted-xml"),
+        ("<message><body>&unknown;</body></message>", "restricted-xml"),
+        ("<!-- a comment --><message/>", "restricted-xml"),
+        ("<?php echo 1; ?>", "restricted-xml"),
+        (TEN_MB_BODY, "policy-violation"),
+        ("<r xmlns='urn:xmpp:sm:3'/>", "unsupported-stanza-type"),
+    ],
+    ids=["unclosed", "billion-laughs", "external-entity", "undefined-entity", "comment", "pi",
+         "10MB-stanza", "unknown-element"],
+)
+def test_bad_input_after_login_ends_only_that_stream(payload: str, condition: str) -> None:
+    async def test(server: ReferenceServer, bystander: RawClient) -> None:
+        attacker = await RawClient.logged_in(server.port, "mallory")
+        try:
+            await attacker.send(payload)
+        except ConnectionError:
+            pass  # the server may close while a huge payload is still being written
+        assert await attacker.stream_error() == condition
+        await _still_works(bystander, "during")
+        assert "mallory" not in "".join(server.hub.sessions)
+
+    asyncio.run(_with_bystander(test))
+
+
+@pytest.mark.parametrize(
+    ("payload", "condition"),
+    [
+        ("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n", "not-well-formed"),
+        ("<!DOCTYPE stream:stream>" + HEADER, "restricted-xml"),
+        ("<html xmlns='http://www.w3.org/1999/xhtml'>", "invalid-namespace"),
+        (HEADER.replace("to='localhost'", "to='example.org'"), "host-unknown"),
+        (HEADER.replace("xmlns='jabber:client'", "xmlns='jabber:server'"), "invalid-namespace"),
+        (HEADER + "<message to='x@localhost'><body>hi</body></message>", "not-authorized"),
+        (HEADER + "<presence>" + "x" * (300 * 1024), "policy-violation"),
+    ],
+    ids=["http", "dtd", "wrong-root", "wrong-host", "wrong-namespace", "stanza-unauthenticated",
+         "too-much-unauthenticated"],
+)
+def test_bad_input_before_login_gets_header_then_error(payload: str, condition: str) -> None:
+    async def test(server: ReferenceServer, bystander: RawClient) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(payload.encode())
+        try:
+            await writer.drain()
+        except ConnectionError:
+            pass
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        assert answer.startswith(b"<?xml version='1.0'?><stream:stream "), answer[:200]
+        assert f"<stream:error><{condition} ".encode() in answer, answer[-300:]
+        assert answer.endswith(b"</stream:stream>")
+        await _still_works(bystander, "during")
+
+    asyncio.run(_with_bystander(test))
+
+
+def test_two_thousand_connections_dropped_abruptly() -> None:
+    async def test(server: ReferenceServer, bystander: RawClient) -> None:
+        loop = asyncio.get_running_loop()
+        for batch in range(10):
+            sockets = []
+            for i in range(200):
+                sock = socket.socket()
+                sock.setblocking(False)
+                await loop.sock_connect(sock, ("127.0.0.1", server.port))
+                if i % 2:  # half of them start a stream first
+                    await loop.sock_sendall(sock, HEADER[: 40 + i].encode())
+                sockets.append(sock)
+            for sock in sockets:
+                # RST instead of FIN: the abrupt kind of disconnect.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                sock.close()
+            await _still_works(bystander, f"batch{batch}")
+        for _ in range(500):
+            if len(server.hub.connections) == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert len(server.hub.connections) == 1  # only the bystander
+        assert list(server.hub.sessions) == [bystander.full_jid]
+
+    asyncio.run(_with_bystander(test))
