@@ -26,9 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--accounts", type=Path, help='TOML file of accounts (user = "password"); enables SCRAM'
     )
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="log every stanza in and out"
-    )
+    parser.add_argument("--no-muc", action="store_true", help="run without the MUC service")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every stanza in and out")
     parser.set_defaults(func=serve)
 
 
@@ -40,6 +39,8 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
         config.host = args.host
     if args.accounts is not None:
         config.accounts = load_accounts(args.accounts, config.domain)
+    if args.no_muc:
+        config.muc_host = None
     config.log_stanzas = args.verbose
     return config
 
@@ -76,7 +77,9 @@ async def _run(config: ServerConfig) -> None:
 
     server = ReferenceServer(config)
     await server.start()
-    mode = "any user, any password" if config.accounts is None else f"{len(config.accounts)} accounts"
+    mode = (
+        "any user, any password" if config.accounts is None else f"{len(config.accounts)} accounts"
+    )
     logging.getLogger("reference").info(
         "reference server for %s on %s:%d (%s%s); Ctrl-C stops it",
         config.domain,

@@ -12,7 +12,7 @@ import logging
 from types import TracebackType
 
 from reference.c2s import ClientSession
-from reference.config import ServerConfig
+from reference.config import ConfigError, ServerConfig
 from reference.router import Hub
 from reference.tls import server_context
 
@@ -35,8 +35,13 @@ class ReferenceServer:
         config = self.config
         hub = Hub(config)
         if config.muc_host:
-            from reference.muc import MUCService
-
+            try:
+                from reference.muc import MUCService
+            except ImportError as exc:
+                raise ConfigError(
+                    f"the MUC service for {config.muc_host} cannot be loaded ({exc}); "
+                    'run without it: --no-muc, or muc_host = "" in the config file'
+                ) from exc
             hub.add_component(
                 MUCService(host=config.muc_host, admins=config.admins, database=config.database)
             )

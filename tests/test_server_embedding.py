@@ -82,7 +82,9 @@ def test_harness_client_over_tls(direct_tls: bool) -> None:
             )
             await client.connect(timeout=10)
             assert client.encrypted and client.full_jid in server.hub.sessions
-            await client.send_raw("<iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>")
+            await client.send_raw(
+                "<iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"
+            )
             for _ in range(200):
                 if received:
                     break
@@ -98,7 +100,12 @@ def test_require_tls_refuses_plain_authentication() -> None:
         async with ReferenceServer(ServerConfig(muc_host=None, require_tls=True)) as server:
             client = await RawClient.connect(server.port)
             features = await client.open_stream()
-            assert features.find("{urn:ietf:params:xml:ns:xmpp-tls}starttls/{urn:ietf:params:xml:ns:xmpp-tls}required") is not None
+            assert (
+                features.find(
+                    "{urn:ietf:params:xml:ns:xmpp-tls}starttls/{urn:ietf:params:xml:ns:xmpp-tls}required"
+                )
+                is not None
+            )
             assert features.find("{urn:ietf:params:xml:ns:xmpp-sasl}mechanisms") is None
             await client.close()
 

@@ -41,7 +41,7 @@ class RecordingComponent:
         self.arrived = asyncio.Event()
         self.closed = False
 
-    def attach(self, router) -> None:  # noqa: ANN001 - the Router protocol
+    def attach(self, router) -> None:
         self.router = router
 
     def handle(self, stanza: etree._Element) -> None:
@@ -145,7 +145,9 @@ def test_offline_message_delivered_on_initial_presence_with_delay() -> None:
         romeo = await RawClient.logged_in(server.port, "romeo")
         juliet = await RawClient.logged_in(server.port, "juliet")
         await romeo.send("<message to='juliet@localhost' type='chat'><body>later</body></message>")
-        await romeo.send(f"<iq type='get' id='sync' to='localhost'><ping xmlns='{'urn:xmpp:ping'}'/></iq>")
+        await romeo.send(
+            f"<iq type='get' id='sync' to='localhost'><ping xmlns='{'urn:xmpp:ping'}'/></iq>"
+        )
         await romeo.wait_for(lambda e: e.get("id") == "sync")
         await juliet.send("<presence/>")
         got = await juliet.wait_for(lambda e: e.tag == q("message"))
@@ -177,28 +179,38 @@ def test_iq_round_trip_and_errors_for_unknown_targets() -> None:
     async def test(server: ReferenceServer) -> None:
         romeo = await RawClient.logged_in(server.port, "romeo")
         juliet = await RawClient.logged_in(server.port, "juliet")
-        await romeo.send(f"<iq type='get' id='v1' to='{juliet.full_jid}'><query xmlns='jabber:iq:version'/></iq>")
+        await romeo.send(
+            f"<iq type='get' id='v1' to='{juliet.full_jid}'><query xmlns='jabber:iq:version'/></iq>"
+        )
         request = await juliet.element()
         assert request.get("from") == romeo.full_jid and request.get("id") == "v1"
         await juliet.send(f"<iq type='result' id='v1' to='{romeo.full_jid}'/>")
         answer = await romeo.element()
         assert answer.get("type") == "result" and answer.get("from") == juliet.full_jid
 
-        await romeo.send("<iq type='get' id='gone' to='juliet@localhost/nowhere'><query xmlns='jabber:iq:version'/></iq>")
+        await romeo.send(
+            "<iq type='get' id='gone' to='juliet@localhost/nowhere'><query xmlns='jabber:iq:version'/></iq>"
+        )
         error = await romeo.element()
         assert error.get("type") == "error" and error.get("id") == "gone"
         assert error.get("from") == "juliet@localhost/nowhere"
         assert error_condition(error) == "service-unavailable"
 
-        await romeo.send("<iq type='get' id='far' to='example.org'><query xmlns='jabber:iq:version'/></iq>")
+        await romeo.send(
+            "<iq type='get' id='far' to='example.org'><query xmlns='jabber:iq:version'/></iq>"
+        )
         error = await romeo.element()
         assert error_condition(error) == "remote-server-not-found"
 
-        await romeo.send("<iq type='get' id='bare' to='juliet@localhost'><query xmlns='jabber:iq:version'/></iq>")
+        await romeo.send(
+            "<iq type='get' id='bare' to='juliet@localhost'><query xmlns='jabber:iq:version'/></iq>"
+        )
         error = await romeo.element()
         assert error.get("id") == "bare" and error_condition(error) == "service-unavailable"
 
-        await romeo.send("<iq type='get' id='bad' to='a@b@c'><query xmlns='jabber:iq:version'/></iq>")
+        await romeo.send(
+            "<iq type='get' id='bad' to='a@b@c'><query xmlns='jabber:iq:version'/></iq>"
+        )
         assert error_condition(await romeo.element()) == "jid-malformed"
         await romeo.close()
         await juliet.close()
@@ -255,16 +267,24 @@ def test_disco_and_ping() -> None:
     async def test(server: ReferenceServer) -> None:
         server.hub.add_component(RecordingComponent())
         romeo = await RawClient.logged_in(server.port, "romeo")
-        await romeo.send(f"<iq type='get' id='i' to='localhost'><query xmlns='{ns.DISCO_INFO}'/></iq>")
+        await romeo.send(
+            f"<iq type='get' id='i' to='localhost'><query xmlns='{ns.DISCO_INFO}'/></iq>"
+        )
         info = await romeo.element()
         identity = info.find(f".//{q('identity', ns.DISCO_INFO)}")
         assert identity is not None and identity.get("category") == "server"
         features = {f.get("var") for f in info.iter(q("feature", ns.DISCO_INFO))}
         assert {ns.DISCO_INFO, ns.DISCO_ITEMS, "urn:xmpp:ping", ns.ROSTER} <= features
-        await romeo.send(f"<iq type='get' id='t' to='localhost'><query xmlns='{ns.DISCO_ITEMS}'/></iq>")
+        await romeo.send(
+            f"<iq type='get' id='t' to='localhost'><query xmlns='{ns.DISCO_ITEMS}'/></iq>"
+        )
         items = await romeo.element()
-        assert [i.get("jid") for i in items.iter(q("item", ns.DISCO_ITEMS))] == ["service.localhost"]
-        await romeo.send(f"<iq type='get' id='a' to='juliet@localhost'><query xmlns='{ns.DISCO_INFO}'/></iq>")
+        assert [i.get("jid") for i in items.iter(q("item", ns.DISCO_ITEMS))] == [
+            "service.localhost"
+        ]
+        await romeo.send(
+            f"<iq type='get' id='a' to='juliet@localhost'><query xmlns='{ns.DISCO_INFO}'/></iq>"
+        )
         account = await romeo.element()
         identity = account.find(f".//{q('identity', ns.DISCO_INFO)}")
         assert (identity.get("category"), identity.get("type")) == ("account", "registered")
@@ -306,7 +326,9 @@ def test_route_copies_readdresses_each_copy_and_bounces_offline_to_component() -
         component.router.route_copies(message, [c.full_jid for c in clients] + [offline])
         for client in clients:
             got = await client.element()
-            assert got.get("to") == client.full_jid and got.get("from") == "room@service.localhost/a&b"
+            assert (
+                got.get("to") == client.full_jid and got.get("from") == "room@service.localhost/a&b"
+            )
             assert got.findtext(q("body")) == "to <all>"
         bounced = await component.next()
         assert bounced.get("type") == "error" and bounced.get("from") == offline

@@ -55,11 +55,16 @@ def test_slixmpp_plain_messages_presence_and_iq() -> None:
         async with ReferenceServer(ServerConfig(muc_host=None)) as server:
             romeo = await _login("romeo@localhost/orchard", "any", server.port)
             juliet = await _login("juliet@localhost/balcony", "thing", server.port)
-            assert set(server.hub.sessions) == {"romeo@localhost/orchard", "juliet@localhost/balcony"}
+            assert set(server.hub.sessions) == {
+                "romeo@localhost/orchard",
+                "juliet@localhost/balcony",
+            }
 
             messages: asyncio.Queue = asyncio.Queue()
             juliet.add_event_handler("message", messages.put_nowait)
-            romeo.send_message(mto="juliet@localhost/balcony", mbody="O, she doth teach", mtype="chat")
+            romeo.send_message(
+                mto="juliet@localhost/balcony", mbody="O, she doth teach", mtype="chat"
+            )
             message = await asyncio.wait_for(messages.get(), 5)
             assert message["body"] == "O, she doth teach"
             assert str(message["from"]) == "romeo@localhost/orchard"
@@ -71,7 +76,9 @@ def test_slixmpp_plain_messages_presence_and_iq() -> None:
             assert str(presence["from"]) == "romeo@localhost/orchard"
             assert presence["status"] == "here"
 
-            info = await romeo.plugin["xep_0030"].get_info(jid="juliet@localhost/balcony", timeout=5)
+            info = await romeo.plugin["xep_0030"].get_info(
+                jid="juliet@localhost/balcony", timeout=5
+            )
             assert "http://jabber.org/protocol/disco#info" in info["disco_info"]["features"]
             rtt = await romeo.plugin["xep_0199"].ping(jid="localhost", timeout=5)
             assert rtt >= 0

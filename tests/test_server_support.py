@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 from collections.abc import Callable
 
 from lxml import etree
@@ -128,10 +129,8 @@ class RawClient:
         if not self.writer.is_closing():
             self.writer.write(b"</stream:stream>")
             self.writer.close()
-        try:
+        with contextlib.suppress(ConnectionError, OSError):
             await self.writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass
 
     def abort(self) -> None:
         self.writer.transport.abort()
