@@ -189,7 +189,8 @@ def test_iq_round_trip_and_errors_for_unknown_targets() -> None:
         assert answer.get("type") == "result" and answer.get("from") == juliet.full_jid
 
         await romeo.send(
-            "<iq type='get' id='gone' to='juliet@localhost/nowhere'><query xmlns='jabber:iq:version'/></iq>"
+            "<iq type='get' id='gone' to='juliet@localhost/nowhere'>"
+            "<query xmlns='jabber:iq:version'/></iq>"
         )
         error = await romeo.element()
         assert error.get("type") == "error" and error.get("id") == "gone"
@@ -347,7 +348,8 @@ def test_roster_set_push_and_get_like_prosody() -> None:
         empty = await romeo.element()
         assert empty.find(q("query", ns.ROSTER)).get("ver") == "1"
         await romeo.send(
-            f"<iq type='set' id='r2'><query xmlns='{ns.ROSTER}'><item jid='nurse@localhost'/></query></iq>"
+            f"<iq type='set' id='r2'><query xmlns='{ns.ROSTER}'>"
+            "<item jid='nurse@localhost'/></query></iq>"
         )
         assert (await romeo.element()).get("id") == "r2"
         push = await romeo.element()

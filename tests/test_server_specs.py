@@ -11,8 +11,10 @@ from conftest import CORPUS, ROOT
 
 from harness.parser import parse_file
 from harness.results import ScriptResult, Status
-from harness.runner import RunOptions, run_on_target
-from harness.targets import parse_target
+from harness.runner import RunOptions, run_script
+from harness.targets import Endpoint
+from reference.config import ServerConfig
+from reference.server import ReferenceServer
 
 CORE_SPECS = sorted((ROOT / "specs" / "core").glob("*.scs"))
 CORPUS_SCRIPTS = [
@@ -25,9 +27,15 @@ CORPUS_SCRIPTS = [
 
 
 def _run(path: Path) -> ScriptResult:
+    """A fresh server per script, as `--target reference` gives, without the MUC service."""
     script = parse_file(path)
     options = RunOptions(timeout=3.0, quiet_period=0.3)
-    return asyncio.run(run_on_target(script, parse_target("reference"), options))
+
+    async def main() -> ScriptResult:
+        async with ReferenceServer(ServerConfig(muc_host=None, starttls=False)) as server:
+            return await run_script(script, Endpoint("127.0.0.1", server.port, False), options)
+
+    return asyncio.run(main())
 
 
 def _explain(result: ScriptResult) -> str:

@@ -246,8 +246,10 @@ class Client:
 
     async def send_raw(self, data: str | bytes) -> None:
         """Write `data` exactly as given and wait until the transport has taken it."""
-        if self.closed or self._closing or self._transport is None:
-            raise ConnectionLost(f"cannot send: the stream is closed ({self.close_reason})")
+        if self._closing or not self._bound:
+            reason = self.close_reason
+            state = f"the stream is closed ({reason})" if reason else "not connected"
+            raise ConnectionLost(f"cannot send: {state}")
         payload = data.encode("utf-8") if isinstance(data, str) else data
         self._write(payload)
         if self._write_paused:
@@ -269,7 +271,7 @@ class Client:
             transport.close()
         if not await self._wait(lost, CLOSE_WAIT_SECONDS):
             transport.abort()
-            await lost
+            await self._wait(lost, CLOSE_WAIT_SECONDS)
 
     # -- negotiation ------------------------------------------------------------------
 
