@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,10 @@ class ScriptError(Exception):
         self.hint = hint
         self.source_line = source_line
         super().__init__(self._render())
+
+    def __reduce__(self) -> tuple:
+        fields = (self.path, self.line, self.column, self.message, self.hint, self.source_line)
+        return type(self), fields
 
     def _render(self) -> str:
         if self.line <= 0:
@@ -241,25 +246,16 @@ class _ToModel(Transformer):
         return self._step(children[0], Action.RECEIVES_NOTHING, None)
 
     def block(self, lines: list[Token]) -> _Block:
-        raw = self._text[lines[0].start_pos : lines[-1].end_pos].split("\n")
-        raw = [line.rstrip("\r") for line in raw]
-        indents = [re.match(r"[ \t]*", line).group() for line in raw if line.strip()]
-        margin = _common_prefix(indents)
-        xml = "\n".join(line[len(margin) :] if line.strip() else "" for line in raw)
-        return _Block(xml, lines[0].line, len(margin))
+        raw = self._text[lines[0].start_pos : lines[-1].end_pos].replace("\r\n", "\n")
+        xml = textwrap.dedent(raw)
+        # The first line is never blank, so it shows how much indentation went.
+        indent = len(raw.partition("\n")[0]) - len(xml.partition("\n")[0])
+        return _Block(xml, lines[0].line, indent)
 
     @staticmethod
     def _step(name: _Name, action: Action, block: _Block | None) -> _ParsedStep:
         xml = block.xml if block else None
         return _ParsedStep(Step(name.text, action, xml, name.line, name.column), block)
-
-
-def _common_prefix(strings: Sequence[str]) -> str:
-    shortest = min(strings, key=len)
-    for index, char in enumerate(shortest):
-        if any(other[index] != char for other in strings):
-            return shortest[:index]
-    return shortest
 
 
 def _syntax(text: str, path: Path) -> _Parsed:
@@ -275,8 +271,8 @@ def _syntax(text: str, path: Path) -> _Parsed:
 
 _ACTIONS = "an action (connects, disconnects, sends:, receives:)"
 
-# What the parser expected, in words, keyed by example scripts that fail in the
-# same parser state. Lark reports grammar terminals; users read these instead.
+# What the parser expected, in words, each with example scripts that fail in the
+# same situation (see _state_key). Lark reports grammar terminals; users read these.
 _EXPECTATIONS: dict[str, tuple[str, ...]] = {
     "expected a '#' title, a declaration such as '[Client] Romeo', a '//' comment, "
     "or a line of dashes ('-----') ending the header": (
@@ -361,6 +357,7 @@ _TERMINALS = {
 }
 
 _ACTION_WORDS = ("connects", "disconnects", "sends:", "receives:")
+_STEP_LIKE = re.compile(r"\S.*[ \t](connects|disconnects|sends|receives)\b")
 
 
 @functools.cache
@@ -417,9 +414,6 @@ def _syntax_error(exc: UnexpectedInput, text: str, path: Path) -> ScriptError:
         elif found == "the end of the file" or _STEP_LIKE.match(source_line):
             hint = "a line of three or more dashes ('-----') must separate declarations and steps"
     return ScriptError(path, line, column, f"{expectation}, found {found}", hint, source_line)
-
-
-_STEP_LIKE = re.compile(r"\S.*[ \t](connects|disconnects|sends|receives)\b")
 
 
 def _last_action(exc: UnexpectedInput) -> str:

@@ -15,8 +15,9 @@ class Status(StrEnum):
     """Outcome of a step or a script.
 
     `failed`: the server did not do what the script expects (a stanza that never
-    came, a stream the server closed). `errored`: the script could not be carried
-    out (login refused, target not reachable, an internal fault of the harness).
+    came, a login refused, a stream the server closed). `errored`: the script
+    could not be carried out (target not reachable, a block the runner cannot
+    use, an internal fault of the harness).
     """
 
     PASSED = "passed"

@@ -19,7 +19,7 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Protocol
 
 from lxml import etree
 
@@ -34,12 +34,10 @@ from harness.results import (
     StepResult,
     TrafficEntry,
 )
-from harness.stanza_text import substitute
+from harness.stanza_text import BlockSyntaxError, substitute
 from harness.targets import Endpoint, Target
 from harness.xmpp import namespaces as ns
-from harness.xmpp.client import Client, TargetUnreachable, XMPPError
-
-TlsMode = Literal["require", "auto", "off"]
+from harness.xmpp.client import Client, TargetUnreachable, TLSMode, XMPPError
 
 # Steps that make the server act for their actor; other actors' sends must be processed first.
 _ACTS_ON_SERVER = frozenset({Action.CONNECTS, Action.DISCONNECTS, Action.SENDS})
@@ -48,7 +46,7 @@ _PING = "urn:xmpp:ping"
 
 # The stream's own declarations, repeated on every serialized stanza; noise in reports.
 _STREAM_DECLARATIONS = re.compile(
-    r"""\s+xmlns(?::scansion)?=(?:"(?:jabber:client|https://matthewwild\.co\.uk/projects/scansion)")"""
+    rf'\s+xmlns="{re.escape(ns.CLIENT)}"|\s+xmlns:scansion="{re.escape(ns.SCANSION)}"'
 )
 
 
@@ -57,7 +55,7 @@ class RunOptions:
     timeout: float = 5.0  # how long a `receives` waits for a matching stanza (Q3)
     quiet_period: float = 1.0  # how long `receives: nothing` listens (Q4)
     connect_timeout: float = 10.0  # TCP, TLS, SASL and bind together
-    tls: TlsMode = "auto"
+    tls: TLSMode = "auto"
     insecure: bool = False
     record_traffic: bool = False  # keep every stanza for `-v` reports
 
@@ -95,7 +93,9 @@ class _StepFailed(Exception):
 def show_xml(element: etree._Element) -> str:
     """Pretty XML for reports, without the stream-level namespace declarations."""
     text = etree.tostring(element, encoding="unicode", pretty_print=True, with_tail=False)
-    return _STREAM_DECLARATIONS.sub("", text, count=2).rstrip("\n")
+    start_tag_end = text.find(">")  # lxml escapes '>' in attribute values
+    head = _STREAM_DECLARATIONS.sub("", text[:start_tag_end])
+    return (head + text[start_tag_end:]).rstrip("\n")
 
 
 @dataclass
@@ -263,7 +263,12 @@ class _ScriptRun:
 
     async def _receive(self, session: _Session, block: str) -> str:
         inbox = self._inbox(session)
-        expected = expected_from_text(block, self._resolve)
+        try:
+            expected = expected_from_text(block, self._resolve)
+        except BlockSyntaxError as exc:
+            raise _StepFailed(
+                f"the expected stanza is not well-formed XML: {exc.message}", status=Status.ERRORED
+            ) from None
         deadline = time.monotonic() + self.options.timeout
         for index, element in enumerate(expected):
             # One timeout for the whole block; the first wait gets it exactly (clean messages).

@@ -22,6 +22,7 @@ from harness.xmpp import namespaces as ns
 from harness.xmpp.sasl import SaslFailure, ScramServer, b64decode, parse_plain
 from harness.xmpp.xmlstream import StreamError, StreamOpened, XMLStreamParser
 from reference import wire
+from reference.config import ConfigError
 from reference.jids import split_jid, valid_localpart
 from reference.tls import server_context
 
@@ -67,6 +68,7 @@ class ClientSession(asyncio.Protocol):
     def __init__(self, hub: Hub, *, direct_tls: bool = False) -> None:
         self.hub = hub
         self.config = hub.config
+        self._log_stanzas = hub.log_stanzas
         self.transport: asyncio.Transport | None = None
         self.parser = XMLStreamParser(self.config.max_stanza_bytes)
         self.secure = direct_tls
@@ -81,6 +83,7 @@ class ClientSession(asyncio.Protocol):
         self.username: str | None = None
         self.bare_jid: str | None = None
         self.full_jid: str | None = None
+        self.to_attribute = b""  # ` to="full JID"`, ready for readdressed broadcasts
         # Presence state the router keeps per session (RFC 6121).
         self.presence: etree._Element | None = None  # last available presence, for new resources
         self.priority = 0
@@ -91,6 +94,7 @@ class ClientSession(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        transport.set_write_buffer_limits(high=self.config.max_write_buffer_bytes)  # type: ignore[attr-defined]
         self.hub.connection_opened(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -110,7 +114,7 @@ class ClientSession(asyncio.Protocol):
             if self._unauthenticated_bytes > self.config.max_unauthenticated_bytes:
                 self.fail("policy-violation", "too much data before authentication")
                 return
-        if self.hub.log_stanzas:
+        if self._log_stanzas:
             log.debug("%s >> %s", self.full_jid or "(unbound)", data.decode("utf-8", "replace"))
         try:
             events = self.parser.feed(data)
@@ -136,12 +140,14 @@ class ClientSession(asyncio.Protocol):
         """Write one serialised stanza; a peer that stops reading is cut off, not buffered."""
         if self.closed:
             return
-        transport = self.transport
-        transport.write(data)  # type: ignore[union-attr]
-        if self.hub.log_stanzas:
+        self.transport.write(data)  # type: ignore[union-attr]
+        if self._log_stanzas:
             log.debug("%s << %s", self.full_jid, data.decode("utf-8", "replace"))
-        if transport.get_write_buffer_size() > self.config.max_write_buffer_bytes:  # type: ignore[union-attr]
-            self.fail("policy-violation", "not reading fast enough")
+
+    def pause_writing(self) -> None:
+        """The peer left `max_write_buffer_bytes` unread: cut it off rather than buffer more."""
+        self.fail("policy-violation", "not reading fast enough", linger=False)
+        self.transport.abort()  # type: ignore[union-attr]
 
     def send_stanza(self, stanza: etree._Element) -> None:
         self.send(wire.serialise(stanza))
@@ -241,7 +247,13 @@ class ClientSession(asyncio.Protocol):
             self.transport.write(_TLS_FAILURE)  # type: ignore[union-attr]
             self._end("STARTTLS refused")
             return
-        context = server_context(self.config)
+        try:
+            context = server_context(self.config)
+        except ConfigError as exc:
+            log.error("cannot offer TLS: %s", exc)
+            self.transport.write(_TLS_FAILURE)  # type: ignore[union-attr]
+            self._end("no usable TLS certificate")
+            return
         self.transport.write(_PROCEED)  # type: ignore[union-attr]
         self.transport.pause_reading()  # type: ignore[union-attr]
         self.parser.reset()
@@ -263,10 +275,11 @@ class ClientSession(asyncio.Protocol):
             log.info("TLS handshake failed: %s", exc)
             self._end(f"TLS handshake failed: {exc}")
             return
-        if transport is None or self.closed:
-            self._end("closed during TLS handshake")
+        if self.closed:
+            transport.close()
             return
         self.transport = transport  # type: ignore[assignment]
+        transport.set_write_buffer_limits(high=self.config.max_write_buffer_bytes)
         self.secure = True
         self.header_sent = False
         held, self._held = self._held or [], None
@@ -351,6 +364,7 @@ class ClientSession(asyncio.Protocol):
             self._reply_error(element, "modify", "bad-request", "invalid resource")
             return
         self.full_jid = jid.full
+        self.to_attribute = wire.to_attribute(jid.full)
         self.hub.bind(self)
         reply = wire.result_reply(element)
         bound = etree.SubElement(reply, _BIND, nsmap={None: ns.BIND})

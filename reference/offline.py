@@ -13,18 +13,24 @@ from lxml import etree
 
 from harness.xmpp import namespaces as ns
 
+# Bounds, so that messages to made-up accounts (any name exists in test mode)
+# cannot grow the server without limit.
 _MAX_PER_ACCOUNT = 1000
+_MAX_TOTAL = 20000
 
 
 class OfflineStore:
     def __init__(self, domain: str) -> None:
         self._domain = domain
         self._messages: dict[str, list[etree._Element]] = {}
+        self._total = 0
 
-    def store(self, bare: str, message: etree._Element) -> None:
+    def store(self, bare: str, message: etree._Element) -> bool:
+        """Keep a copy of `message`; False when a bound is reached (the sender gets an error)."""
         queue = self._messages.setdefault(bare, [])
-        if len(queue) >= _MAX_PER_ACCOUNT:
-            return
+        if len(queue) >= _MAX_PER_ACCOUNT or self._total >= _MAX_TOTAL:
+            return False
+        self._total += 1
         kept = copy.deepcopy(message)
         stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         etree.SubElement(
@@ -34,6 +40,9 @@ class OfflineStore:
             nsmap={None: ns.DELAY},
         )
         queue.append(kept)
+        return True
 
     def take(self, bare: str) -> list[etree._Element]:
-        return self._messages.pop(bare, [])
+        messages = self._messages.pop(bare, [])
+        self._total -= len(messages)
+        return messages

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine, Iterable
+from copy import deepcopy
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
@@ -20,7 +21,7 @@ from lxml import etree
 from reference import wire
 from reference.accounts import Accounts
 from reference.config import ServerConfig
-from reference.jids import Jid, bare_of, split_jid
+from reference.jids import Jid, split_jid
 from reference.offline import OfflineStore
 from reference.presence import PresenceHandler
 from reference.roster import RosterStore
@@ -152,21 +153,14 @@ class Hub:
     def route_copies(self, stanza: etree._Element, recipients: Iterable[str]) -> None:
         rendered = wire.Readdressable(stanza)
         sessions = self.sessions
-        original = stanza.get("to")
-        slow = False
         for recipient in recipients:
             session = sessions.get(recipient)
             if session is not None:
-                session.send(rendered.to(recipient))
-            else:  # offline, not normalised, or not a client: the general path
-                slow = True
-                stanza.set("to", recipient)
-                self.route(stanza)
-        if slow:
-            if original is None:
-                del stanza.attrib["to"]
-            else:
-                stanza.set("to", original)
+                session.send(rendered.with_to(session.to_attribute))
+            else:  # offline, not normalised, or not a client: the general path, on a copy
+                copy = deepcopy(stanza)
+                copy.set("to", recipient)
+                self.route(copy)
 
     # -- delivery -------------------------------------------------------------
 
@@ -238,9 +232,7 @@ class Hub:
             data = wire.serialise(stanza)
             for session in top:
                 session.send(data)
-        elif self.accounts.exists(local):
-            self.offline.store(bare, stanza)
-        else:
+        elif not (self.accounts.exists(local) and self.offline.store(bare, stanza)):
             self.bounce(stanza, "cancel", "service-unavailable")
 
     def top_resources(self, bare: str) -> list[ClientSession]:
@@ -281,10 +273,3 @@ class Hub:
             data = wire.serialise(stanza)
             for session in sessions:
                 session.send(data)
-
-    def jid_of(self, text: str | None) -> str | None:
-        """The bare JID of a stanza address, normalised."""
-        if text is None:
-            return None
-        jid = split_jid(text)
-        return jid.bare if jid is not None else bare_of(text)

@@ -8,6 +8,7 @@ per recipient.
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from lxml import etree
@@ -16,14 +17,26 @@ from harness.xmpp import namespaces as ns
 
 _MARKER = "scansion-to-" + secrets.token_hex(8)
 _MARKER_ATTR = f' to="{_MARKER}"'.encode()
-_ATTR_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
+_NEEDS_ESCAPE = re.compile(r'[&<>"]')
 
 CLIENT_TAG = {name: f"{{{ns.CLIENT}}}{name}" for name in ("message", "presence", "iq")}
 
 
 def attr_bytes(value: str) -> bytes:
     """`value` escaped for a double-quoted XML attribute."""
-    return value.translate(_ATTR_ESCAPES).encode()
+    if _NEEDS_ESCAPE.search(value) is not None:
+        value = (
+            value.replace("&", "&amp;")
+            .replace("<", "&lt;")
+            .replace(">", "&gt;")
+            .replace('"', "&quot;")
+        )
+    return value.encode()
+
+
+def to_attribute(jid: str) -> bytes:
+    """The ` to="jid"` fragment `Readdressable.with_to` splices in."""
+    return b' to="' + attr_bytes(jid) + b'"'
 
 
 def serialise(stanza: etree._Element) -> bytes:
@@ -50,7 +63,11 @@ class Readdressable:
     def to(self, jid: str | None) -> bytes:
         if jid is None:
             return self._head + self._tail
-        return b"".join((self._head, b' to="', attr_bytes(jid), b'"', self._tail))
+        return b"".join((self._head, to_attribute(jid), self._tail))
+
+    def with_to(self, fragment: bytes) -> bytes:
+        """The stanza with a precomputed `to_attribute` (a session keeps its own)."""
+        return b"".join((self._head, fragment, self._tail))
 
 
 def make(kind: str, attrs: dict[str, str]) -> etree._Element:
@@ -73,7 +90,7 @@ def error_reply(
     error = etree.SubElement(reply, f"{{{ns.CLIENT}}}error", type=error_type)
     etree.SubElement(error, f"{{{ns.STANZAS}}}{condition}", nsmap={None: ns.STANZAS})
     if text:
-        node = etree.SubElement(error, f"{{{ns.STANZAS}}}text")
+        node = etree.SubElement(error, f"{{{ns.STANZAS}}}text", nsmap={None: ns.STANZAS})
         node.text = text
     return reply
 

@@ -217,7 +217,8 @@ def test_invalid_xml_sent_to_the_server_ends_the_stream(prosody: tuple[str, int]
 
 
 @pytest.mark.ejabberd
-def test_starttls_with_a_self_signed_certificate(ejabberd: tuple[str, int]) -> None:
+@pytest.mark.parametrize("loop", LOOPS)
+def test_starttls_with_a_self_signed_certificate(ejabberd: tuple[str, int], loop: str) -> None:
     async def scenario() -> None:
         log = Recorder()
         client = make_client(ejabberd, "romeo@localhost", log, insecure=True)
@@ -234,11 +235,12 @@ def test_starttls_with_a_self_signed_certificate(ejabberd: tuple[str, int]) -> N
         await client.close()
         assert client.closed
 
-    run(scenario)
+    run(scenario, loop)
 
 
 @pytest.mark.ejabberd
-def test_untrusted_certificate_is_refused(ejabberd: tuple[str, int]) -> None:
+@pytest.mark.parametrize("loop", LOOPS)
+def test_untrusted_certificate_is_refused(ejabberd: tuple[str, int], loop: str) -> None:
     async def scenario() -> None:
         log = Recorder()
         client = make_client(ejabberd, "romeo@localhost", log, tls="require")
@@ -251,7 +253,7 @@ def test_untrusted_certificate_is_refused(ejabberd: tuple[str, int]) -> None:
         assert b"<auth" not in log.sent, "credentials must never go out before TLS is up"
         assert client.closed
 
-    run(scenario)
+    run(scenario, loop)
 
 
 @pytest.mark.ejabberd

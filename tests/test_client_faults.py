@@ -13,11 +13,18 @@ import base64
 import contextlib
 import gc
 import re
+import ssl
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from lxml import etree
 
 from harness.xmpp import namespaces as ns
@@ -111,16 +118,21 @@ class Peer:
 
 
 class FakeServer:
-    """A one-conversation TCP server on 127.0.0.1; `conversation` plays the server side."""
+    """A TCP (or direct TLS) server on 127.0.0.1; `conversation` plays the server side."""
 
-    def __init__(self, conversation: Callable[[Peer], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        conversation: Callable[[Peer], Awaitable[None]],
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.conversation = conversation
+        self.tls = tls
         self.tasks: set[asyncio.Task[None]] = set()
         self.peers: list[Peer] = []
         self.errors: list[BaseException] = []
 
     async def __aenter__(self) -> FakeServer:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.tls)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
 
@@ -130,6 +142,10 @@ class FakeServer:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.server.wait_closed()
+        # A refused TLS handshake leaves asyncio's own accept task finishing up.
+        accepting = asyncio.all_tasks() - {asyncio.current_task()}
+        if accepting:
+            await asyncio.wait(accepting, timeout=1)
 
     async def finished(self) -> None:
         """Wait for every conversation to end (the server has read all it will read)."""
@@ -371,6 +387,76 @@ def test_binding_refused() -> None:
     run(scenario)
 
 
+# -- direct TLS ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
+    """A server TLS context with a fresh self-signed certificate for `localhost`."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    folder: Path = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    return context
+
+
+def test_direct_tls_with_insecure(self_signed: ssl.SSLContext) -> None:
+    async def scenario() -> None:
+        async def tls_server(peer: Peer) -> None:
+            peer.send(peer.bind_result(await peer.login()))
+            await peer.expect(rb"</stream:stream>")
+            peer.send(b"</stream:stream>")
+
+        async with FakeServer(tls_server, tls=self_signed) as server:
+            client = make_client(server.port, direct_tls=True, insecure=True, tls="require")
+            await client.connect(5)
+            assert client.encrypted
+            assert client.full_jid == FULL_JID
+            await client.close()
+            await server.finished()
+            assert b"starttls" not in server.peers[0].received
+
+    run(scenario)
+
+
+def test_direct_tls_refuses_an_untrusted_certificate(self_signed: ssl.SSLContext) -> None:
+    async def scenario() -> None:
+        async def tls_server(peer: Peer) -> None:
+            await peer.expect(rb"<stream:stream[^>]*>")
+
+        async with FakeServer(tls_server, tls=self_signed) as server:
+            client = make_client(server.port, direct_tls=True)
+            with pytest.raises(NegotiationFailed) as err:
+                await client.connect(5)
+            assert str(err.value).startswith(
+                "the TLS certificate of localhost is not trusted: self-signed certificate"
+            )
+            assert client.closed
+
+    run(scenario)
+
+
 # -- SCRAM and session -----------------------------------------------------------------
 
 
@@ -576,3 +662,35 @@ def test_bad_arguments_fail_fast() -> None:
         make_client(1, tls="maybe")
     with pytest.raises(ValueError, match="invalid JID"):
         make_client(1, jid="romeo@")
+
+
+def test_failing_on_stanza_callback_is_named_as_the_reason() -> None:
+    async def scenario() -> None:
+        async def one_message(peer: Peer) -> None:
+            peer.send(peer.bind_result(await peer.login()))
+            await peer.expect(rb"<presence/>")
+            peer.send(b"<message id='boom'/>")
+            await peer.reader.read()
+
+        def explode(stanza: etree._Element) -> None:
+            raise RuntimeError(f"cannot handle {stanza.get('id')}")
+
+        closes: list[str] = []
+        async with FakeServer(one_message) as server:
+            client = Client(
+                "romeo@localhost",
+                "pencil",
+                host="127.0.0.1",
+                port=server.port,
+                on_stanza=explode,
+                on_close=closes.append,
+            )
+            await client.connect(2)
+            await client.send_raw("<presence/>")
+            for _ in range(200):
+                if client.closed:
+                    break
+                await asyncio.sleep(0.01)
+            assert closes == ["on_stanza failed: RuntimeError('cannot handle boom')"]
+
+    run(scenario)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -271,3 +272,17 @@ def test_each_syntax_example_names_its_own_situation() -> None:
                 parser._grammar().parse(example)
             key = parser._state_key(caught.value)
             assert seen.setdefault(key, expectation) == expectation, example
+
+
+def test_script_error_survives_pickling() -> None:
+    """Runners may parse in worker processes; the error must cross back intact."""
+    with pytest.raises(ScriptError) as caught:
+        parse_text(HEADER + "Romoe connects\n", Path("p.scs"))
+    copy = pickle.loads(pickle.dumps(caught.value))
+    assert (copy.path, copy.line, copy.column, copy.hint) == (
+        Path("p.scs"),
+        5,
+        1,
+        caught.value.hint,
+    )
+    assert str(copy) == str(caught.value)

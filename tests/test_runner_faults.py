@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -21,7 +22,7 @@ import pytest
 from lxml import etree
 
 from harness.parser import parse_text
-from harness.results import RunResult, Status
+from harness.results import RunResult, ScriptResult, Status
 from harness.runner import RunOptions, run_scripts
 from harness.targets import parse_target
 from harness.xmpp import namespaces as ns
@@ -45,6 +46,7 @@ class FaultyServer:
     def __init__(self, *, mute: bool = False) -> None:
         self.mute = mute
         self.clean_closes: list[str] = []  # users whose client sent </stream:stream>
+        self.logged_in: list[str] = []  # users bound, in order
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         parser = XMLStreamParser()
@@ -66,6 +68,7 @@ class FaultyServer:
                         writer.write(f"<success xmlns='{ns.SASL}'/>".encode())
                         parser.reset()
                     elif event.find(f"{{{ns.BIND}}}bind") is not None:
+                        self.logged_in.append(user)
                         writer.write(
                             f"<iq type='result' id='{event.get('id')}'><bind xmlns='{ns.BIND}'>"
                             f"<jid>{user}@localhost/fake</jid></bind></iq>".encode()
@@ -206,3 +209,55 @@ def test_steps_of_an_actor_that_never_connected_fail_clearly() -> None:
     text = script("good", "Romeo sends:\n\t<presence/>")
     failure = run_against(FaultyServer(), [text]).scripts[0].failure
     assert failure is not None and failure.message == "Romeo has not connected"
+
+
+def test_exitfirst_stops_after_the_first_failing_script() -> None:
+    async def go() -> RunResult:
+        async with serving(FaultyServer()) as address:
+            scripts = [
+                parse_text(script(user), Path(f"{user}.scs")) for user in ("good", "closer", "good")
+            ]
+            return await run_scripts(scripts, parse_target(address), OPTIONS, exitfirst=True)
+
+    result = asyncio.run(go())
+    assert [s.status for s in result.scripts] == [Status.PASSED, Status.FAILED]
+    assert not result.interrupted
+
+
+class _Started:
+    """Observer that says when the first script has begun."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.finished: list[Status] = []
+
+    def script_started(self, script: object) -> None:
+        self.event.set()
+
+    def script_finished(self, result: ScriptResult) -> None:
+        self.finished.append(result.status)
+
+
+def test_cancelling_a_run_reports_what_ran_and_closes_the_clients() -> None:
+    server = FaultyServer()
+
+    async def go() -> tuple[RunResult, _Started]:
+        observer = _Started()
+        async with serving(server) as address:
+            scripts = [parse_text(script(user), Path(f"{user}.scs")) for user in ("good", "silent")]
+            options = dataclasses.replace(OPTIONS, timeout=30)
+            task = asyncio.create_task(
+                run_scripts(scripts, parse_target(address), options, observer=observer)
+            )
+            while "silent" not in server.logged_in:
+                await asyncio.sleep(0.01)
+            task.cancel()
+            return await task, observer
+
+    started = time.monotonic()
+    result, observer = asyncio.run(go())
+    assert time.monotonic() - started < 10
+    assert result.interrupted
+    assert [s.status for s in result.scripts] == [Status.PASSED]
+    assert observer.finished == [Status.PASSED]
+    assert server.clean_closes == ["good", "silent"]

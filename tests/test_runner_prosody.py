@@ -36,8 +36,8 @@ DRIVER = (
     "    cli.COMMANDS += (run_command,)\n"
     "sys.exit(cli.main(sys.argv[1:]))\n"
 )
-_ROOT_ATTRIBUTE = re.compile(r"""^(\s*<[\w.:-]+\s+)([\w.-]+)=(["'])(.*?)\3""")
-_ROOT_NAME = re.compile(r"^(\s*<[\w.:-]+)")
+_ROOT_TAG = re.compile(r"""\s*<(?P<name>[\w.:-]+)(?P<attributes>(?:[^>"']|"[^"]*"|'[^']*')*)""")
+_ATTRIBUTE = re.compile(r"""(?P<name>[\w.:-]+)\s*=\s*(?P<quote>["'])(?P<value>.*?)(?P=quote)""")
 
 
 def restart(prosody: tuple[str, int]) -> None:
@@ -56,11 +56,13 @@ def run(scripts: list[Script], prosody: tuple[str, int], options: RunOptions) ->
 
 def break_expectation(block: str) -> str:
     """The same expected stanza with its first attribute value changed (or an id added)."""
-    found = _ROOT_ATTRIBUTE.match(block)
-    if found:
-        head, name, quote, value = found.groups()
-        return f"{head}{name}={quote}{value}-broken{quote}" + block[found.end() :]
-    return _ROOT_NAME.sub(r'\1 id="broken-expectation"', block, count=1)
+    tag = _ROOT_TAG.match(block)
+    assert tag is not None, block
+    for attribute in _ATTRIBUTE.finditer(block, tag.start("attributes"), tag.end("attributes")):
+        if not attribute["name"].startswith(("xmlns", "scansion:")):
+            end = attribute.end("value")
+            return block[:end] + "-broken" + block[end:]
+    return block[: tag.end("name")] + ' id="broken-expectation"' + block[tag.end("name") :]
 
 
 def broken_variant(script: Script) -> tuple[Script, int]:
@@ -123,6 +125,9 @@ def test_breaking_an_expectation_changes_exactly_one_attribute() -> None:
     assert break_expectation("<presence/>") == '<presence id="broken-expectation"/>'
     assert break_expectation("\t<message>\n<body/></message>") == (
         '\t<message id="broken-expectation">\n<body/></message>'
+    )
+    assert break_expectation("<iq xmlns:s='x' scansion:strict='true' to='a'/>") == (
+        "<iq xmlns:s='x' scansion:strict='true' to='a-broken'/>"
     )
 
 

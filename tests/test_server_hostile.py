@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 import struct
+from collections.abc import Awaitable, Callable
 
 import pytest
 from test_server_support import HEADER, RawClient
@@ -33,7 +34,9 @@ async def _still_works(client: RawClient, round_id: str) -> None:
     assert pong.get("type") == "result"
 
 
-async def _with_bystander(test) -> None:
+async def _with_bystander(
+    test: Callable[[ReferenceServer, RawClient], Awaitable[None]],
+) -> None:
     async with ReferenceServer(ServerConfig(muc_host=None)) as server:
         bystander = await RawClient.logged_in(server.port, "bystander")
         await asyncio.wait_for(test(server, bystander), 60)
@@ -139,3 +142,23 @@ def test_two_thousand_connections_dropped_abruptly() -> None:
         assert list(server.hub.sessions) == [bystander.full_jid]
 
     asyncio.run(_with_bystander(test))
+
+
+def test_client_that_stops_reading_is_cut_off() -> None:
+    async def main() -> None:
+        config = ServerConfig(muc_host=None, max_write_buffer_bytes=256 * 1024)
+        async with ReferenceServer(config) as server:
+            sleeper = await RawClient.logged_in(server.port, "sleeper")  # never reads again
+            bystander = await RawClient.logged_in(server.port, "bystander")
+            message = f"<message to='{sleeper.full_jid}'><body>{'z' * 1000}</body></message>"
+            for round_id in range(200):
+                if sleeper.full_jid not in server.hub.sessions:
+                    break
+                await bystander.send(message * 100)
+                await _still_works(bystander, f"r{round_id}")
+            assert sleeper.full_jid not in server.hub.sessions
+            await _still_works(bystander, "after")
+            sleeper.abort()
+            await bystander.close()
+
+    asyncio.run(main())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -10,6 +11,8 @@ from lxml import etree
 from test_server_support import Closed, RawClient, q
 
 from harness.xmpp import namespaces as ns
+from harness.xmpp.sasl import ScramClient
+from reference.component import Router
 from reference.config import ServerConfig
 from reference.server import ReferenceServer
 
@@ -36,12 +39,12 @@ class RecordingComponent:
     host = "service.localhost"
 
     def __init__(self) -> None:
-        self.router = None
+        self.router: Router | None = None
         self.received: list[etree._Element] = []
         self.arrived = asyncio.Event()
         self.closed = False
 
-    def attach(self, router) -> None:
+    def attach(self, router: Router) -> None:
         self.router = router
 
     def handle(self, stanza: etree._Element) -> None:
@@ -324,6 +327,7 @@ def test_route_copies_readdresses_each_copy_and_bounces_offline_to_component() -
             "type='groupchat' id='m1'><body>to &lt;all&gt;</body></message>"
         )
         offline = "ghost@localhost/away"
+        assert component.router is not None
         component.router.route_copies(message, [c.full_jid for c in clients] + [offline])
         for client in clients:
             got = await client.element()
@@ -409,3 +413,29 @@ def test_subscription_request_kept_whole_until_initial_presence() -> None:
             await bob.close()
 
     run(test)
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-1", "SCRAM-SHA-256"])
+def test_scram_login_proves_both_sides(mechanism: str) -> None:
+    async def test(server: ReferenceServer) -> None:
+        for password, accepted in (("secret", True), ("guess", False)):
+            client = await RawClient.connect(server.port)
+            await client.open_stream()
+            scram = ScramClient(mechanism.removeprefix("SCRAM-"), "romeo", password)
+            first = base64.b64encode(scram.first_message()).decode()
+            await client.send(f"<auth xmlns='{ns.SASL}' mechanism='{mechanism}'>{first}</auth>")
+            challenge = await client.element()
+            final = scram.final_message(base64.b64decode(challenge.text or ""))
+            await client.send(
+                f"<response xmlns='{ns.SASL}'>{base64.b64encode(final).decode()}</response>"
+            )
+            outcome = await client.element()
+            if accepted:
+                assert outcome.tag == q("success", ns.SASL)
+                scram.verify(base64.b64decode(outcome.text or ""))
+            else:
+                assert outcome.tag == q("failure", ns.SASL)
+                assert outcome.find(q("not-authorized", ns.SASL)) is not None
+            await client.close()
+
+    run(test, accounts={"romeo": "secret"})

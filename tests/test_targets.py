@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -84,3 +85,22 @@ def test_reference_endpoint_is_a_fresh_listening_server() -> None:
 
     first, second = asyncio.run(ports())
     assert first > 0 and second > 0
+
+
+def test_scripts_run_against_the_embedded_reference_server() -> None:
+    pytest.importorskip("reference.server", reason="the reference server is not built yet")
+    from harness.parser import parse_text
+    from harness.results import Status
+    from harness.runner import RunOptions, run_scripts
+
+    text = (
+        "# Presence echo\n\n[Client] Romeo\n\tjid: romeo@localhost/orchard\n\tpassword: pw\n\n"
+        "---\n\nRomeo connects\n\nRomeo sends:\n\t<presence/>\n\n"
+        'Romeo receives:\n\t<presence from="${Romeo\'s full JID}"/>\n\nRomeo disconnects\n'
+    )
+    scripts = [parse_text(text, Path(f"echo{i}.scs")) for i in range(2)]
+    result = asyncio.run(run_scripts(scripts, parse_target("reference"), RunOptions(timeout=2)))
+    assert [s.status for s in result.scripts] == [Status.PASSED, Status.PASSED], [
+        s.failure for s in result.scripts
+    ]
+    assert result.target == "reference"

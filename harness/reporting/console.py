@@ -72,4 +72,9 @@ class ConsoleReport:
         self._print(Text(summary_text(run), style=style))
 
     def _print(self, text: Text) -> None:
-        self.out.print(text, soft_wrap=True, highlight=False)
+        # Both on one terminal: print through the bar's console so lines land above the bar.
+        console = self.out
+        progress = self._progress
+        if progress is not None and progress.live.is_started and self.out.is_terminal:
+            console = progress.console
+        console.print(text, soft_wrap=True, highlight=False)

@@ -171,7 +171,14 @@ class _Protocol(asyncio.Protocol):
 
 
 class Client:
-    """One XMPP client stream; see the module docstring."""
+    """One XMPP client stream.
+
+    `tls`: "auto" uses STARTTLS when offered, "require" fails without TLS, "off"
+    never starts it. `insecure` accepts any certificate; otherwise it must be
+    valid for the JID's domain under the system CAs. `on_close(reason)` is called
+    once when a stream that got bound ends, whoever ended it; `close_reason`
+    keeps the reason (a failed `connect` sets it too, and raises).
+    """
 
     def __init__(
         self,
@@ -498,8 +505,13 @@ class Client:
             self._invalid_xml(exc)
             return
         if self._bound:
-            for event in events:
-                self._dispatch(event)
+            try:
+                for event in events:
+                    self._dispatch(event)
+            except Exception as exc:
+                # The transport will close; say why instead of blaming the server.
+                self.close_reason = self.close_reason or f"on_stanza failed: {exc!r}"
+                raise
         elif events:
             self._negotiation.extend(events)
             self._wake()

@@ -12,7 +12,6 @@ refused with `restricted-xml` before lxml sees it. A stanza larger than
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass
 
@@ -110,7 +109,7 @@ class XMLStreamParser:
                 if self._depth == 1:
                     # A copy keeps `jabber:client` as the default namespace when
                     # serialised; removing the original keeps the root empty.
-                    out.append(copy.deepcopy(elem))
+                    out.append(elem.__deepcopy__(None))
                     self._root.remove(elem)  # type: ignore[union-attr]
                     self._pending = 0
                 elif self._depth == 0:

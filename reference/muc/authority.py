@@ -107,9 +107,7 @@ def _announce_affiliation(
     whole_host = "@" not in jid and affiliation == "outcast"
     updated: list[tuple[Occupant, str | None]] = []
     for occupant in list(room.occupants.values()):
-        if occupant.bare_jid != jid and not (
-            whole_host and occupant.bare_jid.endswith("@" + jid)
-        ):
+        if occupant.bare_jid != jid and not (whole_host and occupant.bare_jid.endswith("@" + jid)):
             continue
         updated.append((occupant, occupant.role))
         if occupant.role != role and (is_downgrade or role_rank(occupant.role) < role_rank(role)):

@@ -95,9 +95,9 @@ def _render_field(x: etree._Element, f: Field, form_type: str) -> None:
     if form_type == "form" and f.options:
         defaults = []
         for option in f.options:
-            xml.child(xml.child(tag, "option", attrs={"label": option.label}), "value").text = (
-                option.value
-            )
+            xml.child(
+                xml.child(tag, "option", attrs={"label": option.label}), "value"
+            ).text = option.value
             if option.default:
                 defaults.append(option.value)
         if value is None and f.type == "list-single":

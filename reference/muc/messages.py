@@ -166,7 +166,9 @@ def handle_iq_to_occupant(room: Room, stanza: etree._Element) -> None:
     forwarded.set("id", base64.b64encode(token.encode() + digest).decode())
     forwarded.set("from", current_nick)
     namespace = etree.QName(payload).namespace if payload is not None else None
-    forwarded.set("to", bare(target.primary) if namespace in _TO_BARE_NAMESPACES else target.primary)
+    forwarded.set(
+        "to", bare(target.primary) if namespace in _TO_BARE_NAMESPACES else target.primary
+    )
     room.route(forwarded)
 
 

@@ -126,8 +126,14 @@ def publicise(
         return variants[name]
 
     own_x = add_items(
-        room, occupant, xml.clone(self_x if self_x is not None else x), False, nick, actor_nick,
-        None, reason,
+        room,
+        occupant,
+        xml.clone(self_x if self_x is not None else x),
+        False,
+        nick,
+        actor_nick,
+        None,
+        reason,
     )
     own = xml.clone(base)
     own.append(own_x)

@@ -21,6 +21,7 @@ from reference.muc.ranks import ROLES, affiliation_rank, role_rank
 if TYPE_CHECKING:
     from reference.muc.service import MUCService
 
+
 def bare(jid: str) -> str:
     return jid.partition("/")[0]
 

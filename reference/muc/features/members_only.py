@@ -60,9 +60,7 @@ def set_members_only(room: Room, members_only: bool | None) -> bool:
 
 def _disco(event: Event) -> None:
     room = event.room
-    xml.child(
-        event.reply, "feature", attrs={"var": "muc_membersonly" if get(room) else "muc_open"}
-    )
+    xml.child(event.reply, "feature", attrs={"var": "muc_membersonly" if get(room) else "muc_open"})
     event.form.add(
         Field(
             MEMBER_INVITES,

@@ -1,0 +1,188 @@
+"""MUC occupants for load scenarios: room creation, joining, and counting what arrives.
+
+An occupant's sink scans each chunk once with one regular expression for the
+two things that matter: presence opening tags (who joined, and whether our own
+join was refused) and the `fo:SEQ:SENT_NS<` markers in fan-out message bodies.
+Every delivery is checked for loss, duplication and order on the fly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from bench.loadgen import MUC_HOST, Connection, LoadError, expectation
+
+_EVENT = re.compile(rb"<presence\b([^>]*)>|fo:(\d+):(\d+)<")
+_FROM = re.compile(rb"""\bfrom=(['"])([^'"]*)\1""")
+_TYPE = re.compile(rb"""\btype=(['"])([^'"]*)\1""")
+_ERROR_CONDITION = re.compile(rb"<error\b[^>]*>\s*<([A-Za-z-]+)")
+_CONFIGURED = expectation(rb"<iq\b[^>]*\bid=['\"]bench-config['\"][^>]*>")
+_STATUS_201 = re.compile(rb"""code=['"]201['"]""")
+
+NICK_PREFIX = b"n"
+
+
+def nick(index: int) -> str:
+    return f"n{index}"
+
+
+def join_presence(room_jid: str, nickname: str) -> bytes:
+    return (
+        f"<presence to='{room_jid}/{nickname}'><x xmlns='http://jabber.org/protocol/muc'>"
+        "<history maxstanzas='0'/></x></presence>"
+    ).encode()
+
+
+def room_jid(name: str) -> str:
+    return f"{name}@{MUC_HOST}"
+
+
+@dataclass
+class Tally:
+    """What all occupants of a run received, against what they should have."""
+
+    expected: int = 0
+    unique: int = 0
+    duplicated: int = 0
+    out_of_order: int = 0
+    latencies_ns: list[int] = field(default_factory=list)
+    last_ns: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    complete: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def delivered(self, now_ns: int) -> None:
+        self.unique += 1
+        self.last_ns = now_ns
+        if self.expected and self.unique >= self.expected:
+            self.complete.set()
+
+    def expect(self, expected: int) -> None:
+        self.expected = expected
+        if self.unique >= expected:
+            self.complete.set()
+
+    @property
+    def lost(self) -> int:
+        return max(0, self.expected - self.unique)
+
+
+class Occupant:
+    """One connection in one room, counting messages and presences as they arrive."""
+
+    def __init__(
+        self, conn: Connection, room: str, index: int, messages: int, peers: int, tally: Tally
+    ) -> None:
+        self.conn = conn
+        self.room = room
+        self.index = index
+        self.nick = nick(index)
+        self.tally = tally
+        self._occupant_prefix = f"{room}/".encode()
+        self._own = self._occupant_prefix + self.nick.encode()
+        self._messages_seen = bytearray(messages)
+        self._max_seq = -1
+        self._presences_seen = bytearray(peers)
+        self._last_peer_after_join = -1
+        self.count_presences = False
+        self.joined: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        conn.start_sink(self._feed)
+
+    def join(self) -> None:
+        self.conn.send(join_presence(self.room, self.nick))
+
+    def _feed(self, chunk: bytes) -> None:
+        now = time.perf_counter_ns()
+        if b"<stream:error" in chunk:
+            self.tally.errors[f"stream error sent to {self.nick}"] += 1
+        for match in _EVENT.finditer(chunk):
+            attributes = match[1]
+            if attributes is None:
+                self._message(int(match[2]), now - int(match[3]), now)
+            else:
+                self._presence(attributes, chunk, match.end(), now)
+
+    def _message(self, seq: int, latency_ns: int, now: int) -> None:
+        seen = self._messages_seen
+        if seq >= len(seen):
+            self.tally.errors[f"message with unknown sequence number {seq}"] += 1
+            return
+        if seen[seq]:
+            self.tally.duplicated += 1
+            return
+        seen[seq] = 1
+        if seq < self._max_seq:
+            self.tally.out_of_order += 1
+        else:
+            self._max_seq = seq
+        self.tally.latencies_ns.append(latency_ns)
+        self.tally.delivered(now)
+
+    def _presence(self, attributes: bytes, chunk: bytes, end: int, now: int) -> None:
+        sender = _FROM.search(attributes)
+        if sender is None or not sender[2].startswith(self._occupant_prefix):
+            return
+        kind = _TYPE.search(attributes)
+        presence_type = kind[2] if kind else b""
+        if sender[2] == self._own:
+            if presence_type == b"error":
+                condition = _ERROR_CONDITION.search(chunk, end)
+                reason = condition[1].decode() if condition else "an error"
+                if not self.joined.done():
+                    self.joined.set_exception(LoadError(f"join refused: {reason}"))
+                return
+            if presence_type == b"" and not self.joined.done():
+                self.joined.set_result(now)
+        if presence_type != b"" or not self.count_presences:
+            return
+        peer_nick = sender[2][len(self._occupant_prefix) :]
+        if not peer_nick.startswith(NICK_PREFIX) or not peer_nick[1:].isdigit():
+            return
+        self._peer_presence(int(peer_nick[1:]), now)
+
+    def _peer_presence(self, peer: int, now: int) -> None:
+        seen = self._presences_seen
+        if peer >= len(seen):
+            return
+        if seen[peer]:
+            self.tally.duplicated += 1
+            return
+        seen[peer] = 1
+        if self.joined.done():
+            # After our own join, newcomers must be announced in the order they joined.
+            if peer < self._last_peer_after_join:
+                self.tally.out_of_order += 1
+            self._last_peer_after_join = max(self._last_peer_after_join, peer)
+        self.tally.delivered(now)
+
+
+async def create_room(conn: Connection, room: str, timeout: float) -> None:
+    """Join `room` as its creator and unlock it with the default configuration.
+
+    Prosody (and rooms per XEP-0045) lock a new room, answering with status 201,
+    until the owner submits the configuration form; an empty submit accepts the
+    defaults. A room that already existed is refused: scenarios use fresh names."""
+    own = f"{room}/owner".encode()
+    self_presence = expectation(
+        rb"<presence\b[^>]*from=['\"]" + re.escape(own) + rb"['\"][^>]*>.*?</presence>"
+    )
+    conn.send(join_presence(room, "owner"))
+    async with asyncio.timeout(timeout):
+        presence = (await conn.expect(self_presence, f"creating room {room}"))["want"]
+        if b"type='error'" in presence or b'type="error"' in presence:
+            raise LoadError(f"creating room {room} was refused: {presence.decode()}")
+        if not _STATUS_201.search(presence):
+            raise LoadError(f"room {room} already existed; scenarios need fresh rooms")
+        conn.send(
+            (
+                f"<iq type='set' to='{room}' id='bench-config'>"
+                "<query xmlns='http://jabber.org/protocol/muc#owner'>"
+                "<x xmlns='jabber:x:data' type='submit'/></query></iq>"
+            ).encode()
+        )
+        answer = (await conn.expect(_CONFIGURED, f"configuring room {room}"))["want"]
+        if b"result" not in answer:
+            raise LoadError(f"configuring room {room} was refused: {answer.decode()}")

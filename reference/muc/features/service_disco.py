@@ -1,0 +1,73 @@
+"""Discovery of the service itself: its identity, features and the public room list."""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+from reference.muc import xml
+from reference.muc.features.adhoc import COMMANDS, command_items
+from reference.muc.hooks import Event, Hooks
+
+UNIQUE = "http://jabber.org/protocol/muc#unique"
+FEATURES = (
+    COMMANDS,
+    UNIQUE,
+    xml.DISCO_INFO,
+    xml.DISCO_ITEMS,
+    "urn:xmpp:occupant-id:0",
+    xml.MUC,
+    "urn:xmpp:mam:2",
+)
+_UNIQUE_ALPHABET = string.ascii_lowercase + string.digits + "-_"
+
+
+def register(hooks: Hooks) -> None:
+    hooks.on(f"iq-get/host/{xml.DISCO_INFO}", _info)
+    hooks.on(f"iq-get/host/{xml.DISCO_ITEMS}", _items)
+    hooks.on(f"iq-get/host/{UNIQUE}", _unique)
+
+
+def _info(event: Event) -> bool:
+    service, stanza = event.service, event.stanza
+    request = xml.first_child(stanza)
+    if request is not None and request.get("node"):
+        service.route(xml.error_reply(stanza, "cancel", "item-not-found"))
+        return True
+    answer = xml.reply(stanza)
+    query = xml.child(answer, "query", xml.DISCO_INFO)
+    xml.child(
+        query,
+        "identity",
+        attrs={"category": "conference", "type": "text", "name": "Prosody Chatrooms"},
+    )
+    for var in FEATURES:
+        xml.child(query, "feature", attrs={"var": var})
+    service.route(answer)
+    return True
+
+
+def _items(event: Event) -> bool:
+    service, stanza = event.service, event.stanza
+    request = xml.first_child(stanza)
+    node = request.get("node") if request is not None else None
+    answer = xml.reply(stanza)
+    query = xml.child(answer, "query", xml.DISCO_ITEMS, {"node": node})
+    if node == COMMANDS:
+        command_items(service, stanza, query)
+    elif node:
+        service.route(xml.error_reply(stanza, "cancel", "item-not-found"))
+        return True
+    else:
+        for jid, name in sorted(service.public_rooms.items()):
+            xml.child(query, "item", attrs={"jid": jid, "name": name or None})
+    service.route(answer)
+    return True
+
+
+def _unique(event: Event) -> bool:
+    answer = xml.reply(event.stanza)
+    name = "".join(secrets.choice(_UNIQUE_ALPHABET) for _ in range(24))
+    xml.child(answer, "unique", UNIQUE, text=name)
+    event.service.route(answer)
+    return True
