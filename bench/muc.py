@@ -74,7 +74,15 @@ class Occupant:
     """One connection in one room, counting messages and presences as they arrive."""
 
     def __init__(
-        self, conn: Connection, room: str, index: int, messages: int, peers: int, tally: Tally
+        self,
+        conn: Connection,
+        room: str,
+        index: int,
+        tally: Tally,
+        *,
+        messages: int = 0,
+        peers: int = 0,
+        joined: bool = False,
     ) -> None:
         self.conn = conn
         self.room = room
@@ -89,6 +97,8 @@ class Occupant:
         self._last_peer_after_join = -1
         self.count_presences = False
         self.joined: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        if joined:  # the room's creator, already in
+            self.joined.set_result(time.perf_counter_ns())
         conn.start_sink(self._feed)
 
     def join(self) -> None:
@@ -159,17 +169,17 @@ class Occupant:
         self.tally.delivered(now)
 
 
-async def create_room(conn: Connection, room: str, timeout: float) -> None:
+async def create_room(conn: Connection, room: str, nickname: str, timeout: float) -> None:
     """Join `room` as its creator and unlock it with the default configuration.
 
     Prosody (and rooms per XEP-0045) lock a new room, answering with status 201,
     until the owner submits the configuration form; an empty submit accepts the
     defaults. A room that already existed is refused: scenarios use fresh names."""
-    own = f"{room}/owner".encode()
+    own = f"{room}/{nickname}".encode()
     self_presence = expectation(
         rb"<presence\b[^>]*from=['\"]" + re.escape(own) + rb"['\"][^>]*>.*?</presence>"
     )
-    conn.send(join_presence(room, "owner"))
+    conn.send(join_presence(room, nickname))
     async with asyncio.timeout(timeout):
         presence = (await conn.expect(self_presence, f"creating room {room}"))["want"]
         if b"type='error'" in presence or b'type="error"' in presence:

@@ -10,9 +10,10 @@ import argparse
 import sys
 from types import ModuleType
 
-from harness import __version__, lint
+from harness import __version__, lint, run_command
+from reference import serve_command
 
-COMMANDS: tuple[ModuleType, ...] = (lint,)
+COMMANDS: tuple[ModuleType, ...] = (run_command, lint, serve_command)
 
 EXIT_USAGE = 2
 
