@@ -14,6 +14,7 @@ import base64
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 DOMAIN = "localhost"
 MUC_HOST = "conference.localhost"
@@ -73,8 +74,7 @@ class Connection(asyncio.Protocol):
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
         if self._sink is not None:

@@ -95,7 +95,7 @@ class Occupant:
         self._max_seq = -1
         self._presences_seen = bytearray(peers)
         self._last_peer_after_join = -1
-        self.count_presences = False
+        self.count_presences = peers > 0
         self.joined: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         if joined:  # the room's creator, already in
             self.joined.set_result(time.perf_counter_ns())

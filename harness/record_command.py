@@ -15,7 +15,7 @@ import signal
 import sys
 from pathlib import Path
 
-from harness.recorder import Recording, RecordingProxy
+from harness.recorder import Recording, RecordingProxy, os_reason
 
 DEFAULT_LISTEN = "127.0.0.1:5223"
 PROBE_TIMEOUT = 5.0
@@ -39,8 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "record",
         help="record real clients' sessions as a script",
-        description="Proxy client connections to an XMPP server and write what "
-        "happened as a .scs script that replays against that server.",
+        description="Proxy client connections to an XMPP server and write what happened\n"
+        "as a .scs script that replays against that server.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -99,7 +99,7 @@ async def _record(
         port = await proxy.start(*listen)
     except OSError as exc:
         return _error(
-            f"cannot listen on {listen[0]}:{listen[1]}: {exc.strerror or exc}", EXIT_UNAVAILABLE
+            f"cannot listen on {listen[0]}:{listen[1]}: {os_reason(exc)}", EXIT_UNAVAILABLE
         )
     until = f"after {sessions} sessions" if sessions else "on Ctrl-C"
     _say(
@@ -148,7 +148,7 @@ def _write(recording: Recording, output: Path, upstream: tuple[str, int]) -> int
     except OSError as exc:
         print(text)
         return _error(
-            f"cannot write {output}: {exc.strerror or exc} (the script is on standard output)",
+            f"cannot write {output}: {os_reason(exc)} (the script is on standard output)",
             EXIT_NOTHING_WRITTEN,
         )
     _say(f"wrote {output}: {len(recording.actors)} actors, {len(recording.steps)} steps")
@@ -166,7 +166,7 @@ async def _probe(address: tuple[str, int]) -> str | None:
             f"cannot reach the upstream server {host}:{port}: no answer within {PROBE_TIMEOUT:g} s"
         )
     except OSError as exc:
-        return f"cannot reach the upstream server {host}:{port}: {exc.strerror or exc}"
+        return f"cannot reach the upstream server {host}:{port}: {os_reason(exc)}"
     writer.close()
     with contextlib.suppress(OSError):
         await writer.wait_closed()

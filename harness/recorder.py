@@ -20,7 +20,9 @@ import base64
 import binascii
 import contextlib
 import copy
+import os
 import re
+import socket
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -92,10 +94,6 @@ class Connection:
     server_iq_ids: set[str] = field(default_factory=set)  # requests the server made up
     ended: bool = False
 
-    @property
-    def bound(self) -> bool:
-        return self.actor is not None
-
 
 @dataclass(frozen=True)
 class RecordedStep:
@@ -125,16 +123,16 @@ class Recording:
             self.close(connection)
         elif event.tag == f"{{{ns.SASL}}}auth":
             self._learn_credentials(connection, event)
-        elif not connection.bound:
+        elif connection.actor is None:
             bind = event.find(f"{{{ns.BIND}}}bind") if event.tag == _IQ else None
             if bind is not None:
                 connection.bind_id = event.get("id")
                 connection.requested_resource = bind.findtext(f"{{{ns.BIND}}}resource")
-        elif event.tag in _STANZAS and not self._is_negotiation_sent(connection, event):
+        elif event.tag in _STANZAS and not self._outside_scenario_sent(connection, event):
             self.client_ids.update(
                 element.get("id") for element in event.iter() if element.get("id")
             )
-            self.steps.append(RecordedStep(connection.actor, Action.SENDS, event))  # type: ignore[arg-type]
+            self.steps.append(RecordedStep(connection.actor, Action.SENDS, event))
 
     def from_server(self, connection: Connection, event: Event) -> bool:
         """Note one event of the server's stream; True when both streams restart after it."""
@@ -142,11 +140,15 @@ class Recording:
             return False
         if event.tag == f"{{{ns.SASL}}}success":
             return True
-        if not connection.bound:
+        if connection.actor is None:
             if event.tag == _IQ and event.get("id") == connection.bind_id:
                 self._bound(connection, event)
-        elif event.tag in _STANZAS and not self._is_negotiation_received(connection, event):
-            self.steps.append(RecordedStep(connection.actor, Action.RECEIVES, event))  # type: ignore[arg-type]
+        elif (
+            event.tag in _STANZAS
+            and not connection.ended  # what arrives after the client left is not its to see
+            and not self._outside_scenario_received(connection, event)
+        ):
+            self.steps.append(RecordedStep(connection.actor, Action.RECEIVES, event))
         return False
 
     def close(self, connection: Connection) -> None:
@@ -155,7 +157,14 @@ class Recording:
             return
         connection.ended = True
         actor = connection.actor
-        if actor is not None and actor.connection is connection:
+        if actor is None:
+            if connection.username:
+                self.warnings.append(
+                    f"{connection.username}@{connection.domain} logged in but never bound "
+                    "a resource: that session is not in the script"
+                )
+            return
+        if actor.connection is connection:
             actor.connection = None
             self.steps.append(RecordedStep(actor, Action.DISCONNECTS))
 
@@ -212,8 +221,9 @@ class Recording:
         return actor
 
     @staticmethod
-    def _is_negotiation_sent(connection: Connection, stanza: etree._Element) -> bool:
-        """Session establishment, and answers to requests the replay cannot repeat."""
+    def _outside_scenario_sent(connection: Connection, stanza: etree._Element) -> bool:
+        """Session establishment (its id is remembered to skip the result too), and answers
+        to requests the replay cannot repeat."""
         if stanza.tag != _IQ:
             return False
         if stanza.find(f"{{{ns.SESSION}}}session") is not None:
@@ -223,7 +233,8 @@ class Recording:
             connection.server_iq_ids
         )
 
-    def _is_negotiation_received(self, connection: Connection, stanza: etree._Element) -> bool:
+    def _outside_scenario_received(self, connection: Connection, stanza: etree._Element) -> bool:
+        """The session result, and the server's keepalive pings (whose ids are remembered)."""
         if stanza.tag != _IQ:
             return False
         iq_id = stanza.get("id", "")
@@ -268,7 +279,7 @@ def actor_name(localpart: str) -> str:
 
 
 def second_name(base: str, resource: str | None, taken: set[str]) -> str:
-    """A name for another login of the same account: `Romeo's Phone`, else `Romeo2`."""
+    """A name for another login of the same account: `Romeo's phone`, else `Romeo2`."""
     if resource:
         words = re.findall(r"[^\W_]+", resource)
         if words and len(words) <= 3 and not any(word.lower() in _KEYWORDS for word in words):
@@ -289,7 +300,7 @@ class JidVariables:
     """Turns the recorded clients' JIDs back into `${X's full JID}` / `${X's JID}`."""
 
     _BOUNDARY_BEFORE = r"(?<![\w.@/-])"
-    _BOUNDARY_AFTER = r"(?![\w.-])"
+    _BOUNDARY_AFTER = r"(?![\w-]|\.[\w-])"  # a sentence may end with the JID and a dot
 
     def __init__(self, full: dict[str, str], bare: dict[str, str]) -> None:
         """`full` and `bare` map a JID to the actor name that stands for it."""
@@ -544,7 +555,7 @@ class RecordingProxy:
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(host, port)
         except OSError as exc:
-            self.report(f"cannot reach the upstream server {host}:{port}: {exc.strerror or exc}")
+            self.report(f"cannot reach the upstream server {host}:{port}: {os_reason(exc)}")
             writer.close()
             return
         link = _Link(self, self.recording.open(), reader, writer, upstream_reader, upstream_writer)
@@ -554,10 +565,11 @@ class RecordingProxy:
         finally:
             self._links.discard(link)
             self.recording.close(link.connection)
-            if link.connection.bound:
+            actor = link.connection.actor
+            if actor is not None:
                 self.sessions_ended += 1
                 self._sessions_changed.set()
-                self.report(f"{link.connection.full_jid} left")
+                self.report(f"{link.connection.full_jid} ({actor.name}) left")
 
 
 class _Link:
@@ -590,9 +602,14 @@ class _Link:
                 _, pending = await asyncio.wait(pending, timeout=CLOSE_GRACE_SECONDS)
             for task in pending:
                 task.cancel()
-            await asyncio.gather(*pumps, return_exceptions=True)
+            outcomes = await asyncio.gather(*pumps, return_exceptions=True)
         finally:
             self.abort()
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):  # a fault of the recorder, not of the peers
+                self.proxy.report(
+                    f"internal error, connection closed: {type(outcome).__name__}: {outcome}"
+                )
 
     def abort(self) -> None:
         for writer in (self.client_writer, self.server_writer):
@@ -645,6 +662,13 @@ class _Link:
                 "allow plain-text client connections on it while recording"
             )
         return data
+
+
+def os_reason(exc: OSError) -> str:
+    """`Connection refused` rather than asyncio's `Connect call failed ('127.0.0.1', 1)`."""
+    if isinstance(exc, socket.gaierror) or not exc.errno:
+        return exc.strerror or str(exc)
+    return os.strerror(exc.errno)
 
 
 def _is_features(event: Event) -> bool:

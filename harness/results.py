@@ -1,12 +1,14 @@
 """What a run produced: plain data the runner fills and every report reads.
 
-Reports (console, JSON, JUnit) never look at live clients or exceptions, only at
-these records, so they can be unit-tested with hand-built results.
+Reports (console, JSON, JUnit, HTML, diff) never look at live clients or
+exceptions, only at these records, so they can be unit-tested with hand-built
+results.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
@@ -34,6 +36,7 @@ class StepResult:
     status: Status
     duration_s: float
     detail: str = ""
+    received: tuple[str, ...] = ()  # the stanzas a `receives` step matched, serialized
 
 
 @dataclass(frozen=True)
@@ -55,13 +58,30 @@ class Failure:
 class TrafficEntry:
     """One stanza or stream event seen by an actor, `t` seconds after the script started.
 
-    `direction` is "sent", "received" or "event" (connected, stream closed, ...).
+    `direction` is "sent", "received" or "event" (connected, stream closed, ...);
+    `step` is the index of the step being carried out when it happened.
     """
 
     t: float
     actor: str
     direction: str
     text: str
+    step: int = 0
+
+
+@dataclass(frozen=True)
+class InvalidStanza:
+    """A stanza the target sent that breaks its schema (`run --validate`), and how.
+
+    Independent of the script's outcome: a server can pass a script and still send
+    stanzas no client should have to accept.
+    """
+
+    step: int  # index of the step being carried out when it arrived
+    line: int  # that step's line in the script
+    actor: str  # who received it
+    stanza: str
+    problems: tuple[str, ...]  # "path: message", as harness.schema words them
 
 
 @dataclass(frozen=True)
@@ -73,17 +93,25 @@ class ScriptResult:
     steps: tuple[StepResult, ...] = ()
     failure: Failure | None = None
     traffic: tuple[TrafficEntry, ...] = ()
+    invalid: tuple[InvalidStanza, ...] = ()
+    started_s: float = 0.0  # when the script began, in seconds since its run began
 
 
 @dataclass
 class RunResult:
-    """A whole run. `interrupted`: it stopped before every selected script ran."""
+    """A whole run against one target. `interrupted`: it stopped before every script ran.
+
+    `server` is what the target says it runs (XEP-0092 software version), when it says;
+    `validated` tells whether received stanzas were checked against the schemas.
+    """
 
     target: str
     scripts: list[ScriptResult] = field(default_factory=list)
     duration_s: float = 0.0
     interrupted: bool = False
     unreachable: str | None = None
+    server: str | None = None
+    validated: bool = False
 
     def count(self, status: Status) -> int:
         return sum(1 for script in self.scripts if script.status is status)
@@ -107,3 +135,43 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return self.unreachable is None and self.passed == self.total
+
+    @property
+    def invalid_stanzas(self) -> int:
+        return sum(len(script.invalid) for script in self.scripts)
+
+
+@dataclass
+class MatrixResult:
+    """The same scripts run against several targets: one RunResult per target, in order."""
+
+    runs: list[RunResult]
+    started_at: datetime
+    duration_s: float = 0.0
+
+    @property
+    def targets(self) -> list[str]:
+        return [run.target for run in self.runs]
+
+    @property
+    def paths(self) -> list[Path]:
+        """Every script that ran on some target, in the order the runs met them."""
+        seen: dict[Path, None] = {}
+        for run in self.runs:
+            seen.update((script.path, None) for script in run.scripts)
+        return list(seen)
+
+    def cell(self, path: Path, target: str) -> ScriptResult | None:
+        """The script's result on the target; None when it did not run there."""
+        for run in self.runs:
+            if run.target == target:
+                return next((s for s in run.scripts if s.path == path), None)
+        return None
+
+    @property
+    def interrupted(self) -> bool:
+        return any(run.interrupted for run in self.runs)
+
+    @property
+    def ok(self) -> bool:
+        return all(run.ok for run in self.runs)

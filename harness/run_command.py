@@ -1,14 +1,20 @@
-"""`scansion-py run`: lint every script, run them against a target, report.
+"""`scansion-py run`: lint every script, run them against one or more targets, report.
 
-Exit codes: 0 all passed, 1 some script failed or errored, 2 usage or script
-syntax error (nothing connects until every script parses), 3 target
-unreachable, 130 interrupted.
+With several `--target`s the same scripts run against each (targets side by
+side) and the result is a scripts x targets matrix. Exit codes, over every
+cell: 0 all passed, 1 some script failed or errored, 2 usage or script syntax
+error (nothing connects until every script parses), 3 a target unreachable,
+130 interrupted. Schema-invalid stanzas (`--validate`) are reported, not failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -17,11 +23,13 @@ from harness.discovery import find_scripts
 from harness.model import Script
 from harness.parser import ScriptError, parse_file
 from harness.reporting.console import ConsoleReport
+from harness.reporting.html import write_html
 from harness.reporting.json_report import write_json
 from harness.reporting.junit import write_junit
-from harness.results import RunResult
-from harness.runner import RunOptions, run_scripts
-from harness.targets import TargetError, parse_target
+from harness.reporting.matrix import MatrixConsoleReport
+from harness.results import MatrixResult, RunResult
+from harness.runner import RunOptions, run_matrix, run_scripts
+from harness.targets import Target, TargetError, parse_target
 
 DEFAULT_TARGET = "reference"
 DEFAULT_PATH = Path("specs")
@@ -49,20 +57,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--target",
         "-t",
-        default=DEFAULT_TARGET,
+        action="append",
+        dest="targets",
+        metavar="TARGET",
         help="HOST:PORT, tls://HOST:PORT, 'reference' (a fresh embedded server per script), "
-        f"or NAME=ADDRESS (default: {DEFAULT_TARGET})",
+        f"or NAME=ADDRESS (default: {DEFAULT_TARGET}); repeat it to run every script against "
+        "each target and get a scripts x targets matrix",
+    )
+    parser.add_argument(
+        "--jobs",
+        "-j",
+        type=_positive_count,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="scripts run at once on targets that give each script its own server "
+        "(reference); a remote server's scripts run one by one (default: CPU count)",
     )
     parser.add_argument(
         "--timeout",
-        type=_positive_seconds,
+        type=positive_seconds,
         default=RunOptions.timeout,
         metavar="S",
         help=f"how long a 'receives' step waits (default: {RunOptions.timeout:g})",
     )
     parser.add_argument(
         "--quiet-period",
-        type=_positive_seconds,
+        type=positive_seconds,
         default=RunOptions.quiet_period,
         metavar="S",
         help=f"how long 'receives: nothing' listens (default: {RunOptions.quiet_period:g})",
@@ -76,8 +96,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "-x", "--exitfirst", action="store_true", help="stop after the first failing script"
     )
-    parser.add_argument("--json", type=Path, metavar="FILE", help="write a JSON report to FILE")
-    parser.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML to FILE")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        metavar="FILE",
+        help="write a JSON report to FILE; with several targets it is "
+        '{"tool", "version", "targets": [{"name", "server"}], "runs": [one single-target '
+        "report per target]}",
+    )
+    parser.add_argument(
+        "--junit", type=Path, metavar="FILE", help="write JUnit XML to FILE (a suite per target)"
+    )
+    parser.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="write a self-contained HTML report to FILE: the matrix, each failure, "
+        "where targets diverge, server versions",
+    )
+    parser.add_argument(
+        "--validate",
+        action="store_true",
+        help="check every stanza the target sends against the XMPP schemas and report "
+        "violations (they do not fail a script)",
+    )
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="show every stanza sent and received"
     )
@@ -95,7 +137,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run_command)
 
 
-def _positive_seconds(text: str) -> float:
+def positive_seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -105,14 +147,30 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _positive_count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def parse_targets(texts: list[str] | None) -> list[Target]:
+    """The `--target` values, parsed; raises TargetError on a bad or repeated one."""
+    targets = [parse_target(text) for text in texts or [DEFAULT_TARGET]]
+    labels = [target.label for target in targets]
+    for label in labels:
+        if labels.count(label) > 1:
+            raise TargetError(f"target {label!r} is given twice; name them apart with NAME=ADDRESS")
+    return targets
+
+
 def run_command(args: argparse.Namespace) -> int:
     err = Console(stderr=True, highlight=False)
     try:
-        target = parse_target(args.target)
+        targets = parse_targets(args.targets)
     except TargetError as exc:
         err.print(f"scansion-py run: {exc}", markup=False)
         return EXIT_USAGE
-    scripts = _load_scripts(args.paths or [DEFAULT_PATH], args.keyword, err)
+    scripts = load_scripts(args.paths or [DEFAULT_PATH], args.keyword, err)
     if scripts is None:
         return EXIT_USAGE
     options = RunOptions(
@@ -120,35 +178,70 @@ def run_command(args: argparse.Namespace) -> int:
         quiet_period=args.quiet_period,
         tls=args.tls,
         insecure=args.insecure,
-        record_traffic=args.verbose,
+        record_traffic=args.verbose or args.html is not None,
+        validate=args.validate,
+        ask_version=len(targets) > 1 or args.html is not None,
     )
-    report = ConsoleReport(Console(highlight=False), err, verbose=args.verbose)
-    report.start(len(scripts))
-    run = asyncio.run(
-        run_scripts(scripts, target, options, exitfirst=args.exitfirst, observer=report)
-    )
-    report.finish(run)
-    if not _write_reports(run, args, err):
+    started_at, started = datetime.now(UTC), time.monotonic()
+    if len(targets) == 1:
+        report = ConsoleReport(Console(highlight=False), err, verbose=args.verbose)
+        report.start(len(scripts))
+        run = asyncio.run(
+            run_scripts(
+                scripts,
+                targets[0],
+                options,
+                exitfirst=args.exitfirst,
+                observer=report,
+                jobs=args.jobs,
+            )
+        )
+        report.finish(run)
+        matrix = MatrixResult([run], started_at, time.monotonic() - started)
+        written = _write_reports(run, matrix, args, err)
+    else:
+        matrix_report = MatrixConsoleReport(Console(highlight=False), err, verbose=args.verbose)
+        matrix_report.start(len(scripts) * len(targets))
+        matrix = asyncio.run(
+            run_matrix(
+                scripts,
+                targets,
+                options,
+                exitfirst=args.exitfirst,
+                jobs=args.jobs,
+                observer_for=lambda target: matrix_report.observer(),
+            )
+        )
+        matrix_report.finish(matrix)
+        written = _write_reports(matrix, matrix, args, err)
+    if not written:
         return EXIT_USAGE
-    if run.interrupted:
+    return exit_code(matrix)
+
+
+def exit_code(matrix: MatrixResult) -> int:
+    """Over every cell: interrupted, then unreachable, then any failure, wins."""
+    if matrix.interrupted:
         return EXIT_INTERRUPTED
-    if run.unreachable is not None:
+    if any(run.unreachable is not None for run in matrix.runs):
         return EXIT_UNREACHABLE
-    return EXIT_OK if run.ok else EXIT_FAILED
+    return EXIT_OK if matrix.ok else EXIT_FAILED
 
 
-def _load_scripts(paths: list[Path], keyword: str | None, err: Console) -> list[Script] | None:
+def load_scripts(
+    paths: list[Path], keyword: str | None, err: Console, command: str = "run"
+) -> list[Script] | None:
     """Every selected script parsed, or None after printing every problem found."""
     try:
         files = find_scripts(paths)
     except FileNotFoundError as exc:
         err.print(
-            f"scansion-py run: no such file or directory: {exc.filename or exc}", markup=False
+            f"scansion-py {command}: no such file or directory: {exc.filename or exc}", markup=False
         )
         return None
     if not files:
         shown = ", ".join(str(path) for path in paths)
-        err.print(f"scansion-py run: no .scs scripts in {shown}", markup=False)
+        err.print(f"scansion-py {command}: no .scs scripts in {shown}", markup=False)
         return None
     scripts: list[Script] = []
     errors: list[str] = []
@@ -173,18 +266,26 @@ def _load_scripts(paths: list[Path], keyword: str | None, err: Console) -> list[
             if wanted in str(script.path).casefold() or wanted in script.title.casefold()
         ]
         if not scripts:
-            err.print(f"scansion-py run: no script matches -k {keyword!r}", markup=False)
+            err.print(f"scansion-py {command}: no script matches -k {keyword!r}", markup=False)
             return None
     return scripts
 
 
-def _write_reports(run: RunResult, args: argparse.Namespace, err: Console) -> bool:
+def _write_reports(
+    run: RunResult | MatrixResult, matrix: MatrixResult, args: argparse.Namespace, err: Console
+) -> bool:
+    """JSON and JUnit keep their single-target shape for one target; HTML is always a matrix."""
     written = True
-    for path, write in ((args.json, write_json), (args.junit, write_junit)):
+    writers: list[tuple[Path | None, Callable[[], None]]] = [
+        (args.json, lambda: write_json(run, args.json)),
+        (args.junit, lambda: write_junit(run, args.junit)),
+        (args.html, lambda: write_html(matrix, args.html)),
+    ]
+    for path, write in writers:
         if path is None:
             continue
         try:
-            write(run, path)
+            write()
         except OSError as exc:
             err.print(f"scansion-py run: cannot write {path}: {exc.strerror or exc}", markup=False)
             written = False

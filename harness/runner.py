@@ -1,8 +1,10 @@
 """Carry out scripts against a target, step by step, and record what held.
 
 One script is one coroutine (`run_script`) over its own clients, inboxes and
-capture bindings: nothing is shared between scripts, so a scheduler may run
-scripts with independent targets concurrently. Each actor is one client whose
+capture bindings: nothing is shared between scripts, so `run_scripts` runs them
+concurrently (`jobs`) when every script gets its own server (`reference`), and in
+order against a shared server. `run_matrix` runs the same scripts against several
+targets at once, each target as above. Each actor is one client whose
 inbox buffers every stanza from binding on (rules Q1-Q5 of the scansion
 semantics). Before an actor sends, connects or disconnects, what the other
 actors sent is settled by a ping round trip, so the server processes the
@@ -15,34 +17,42 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol
 
 from lxml import etree
 
+from harness import __version__
 from harness.inbox import Inbox, ReceiveTimeout, UnexpectedStanza
 from harness.matcher import expected_from_text
 from harness.model import Action, Actor, Script, Step
 from harness.results import (
     Failure,
+    InvalidStanza,
+    MatrixResult,
     RunResult,
     ScriptResult,
     Status,
     StepResult,
     TrafficEntry,
 )
+from harness.schema import validate_stanza
 from harness.stanza_text import BlockSyntaxError, substitute
 from harness.targets import Endpoint, Target
 from harness.xmpp import namespaces as ns
 from harness.xmpp.client import Client, TargetUnreachable, TLSMode, XMPPError
+from harness.xmpp.jid import JID
 
 # Steps that make the server act for their actor; other actors' sends must be processed first.
 _ACTS_ON_SERVER = frozenset({Action.CONNECTS, Action.DISCONNECTS, Action.SENDS})
 _IQ = f"{{{ns.CLIENT}}}iq"
 _PING = "urn:xmpp:ping"
+_VERSION = "jabber:iq:version"
 
 # The stream's own declarations, repeated on every serialized stanza; noise in reports.
 _STREAM_DECLARATIONS = re.compile(
@@ -57,11 +67,13 @@ class RunOptions:
     connect_timeout: float = 10.0  # TCP, TLS, SASL and bind together
     tls: TLSMode = "auto"
     insecure: bool = False
-    record_traffic: bool = False  # keep every stanza for `-v` reports
+    record_traffic: bool = False  # keep every stanza (for `-v`, the diff and HTML reports)
+    validate: bool = False  # check every received stanza against harness.schema
+    ask_version: bool = False  # ask the target what it runs (XEP-0092) before the scripts
 
 
 class RunObserver(Protocol):
-    """Told about progress, e.g. by the console report; may be called from one task only."""
+    """Told about progress, e.g. by the console report; called in script order, from the loop."""
 
     def script_started(self, script: Script) -> None: ...
 
@@ -129,8 +141,11 @@ class _ScriptRun:
     sessions: dict[str, _Session] = field(default_factory=dict)
     bindings: dict[str, str] = field(default_factory=dict)
     traffic: list[TrafficEntry] = field(default_factory=list)
+    invalid: list[InvalidStanza] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     settle_count: int = 0
+    step_index: int = 0  # the step being carried out, for traffic and schema reports
+    matched: list[str] = field(default_factory=list)  # what the current step matched
 
     def __post_init__(self) -> None:
         self.sessions = {actor.name: _Session(actor) for actor in self.script.actors}
@@ -142,6 +157,8 @@ class _ScriptRun:
         try:
             for index, step in enumerate(self.script.steps):
                 step_start = time.monotonic()
+                self.step_index = index
+                self.matched = []
                 for session in self.sessions.values():
                     if session.inbox is not None:
                         session.inbox.begin_step()
@@ -169,6 +186,7 @@ class _ScriptRun:
                         status,
                         duration,
                         failure.message if failure else detail,
+                        tuple(self.matched),
                     )
                 )
                 if failure:
@@ -183,6 +201,7 @@ class _ScriptRun:
             tuple(steps),
             failure,
             tuple(self.traffic),
+            tuple(self.invalid),
         )
 
     async def _perform(self, step: Step) -> str:
@@ -274,7 +293,7 @@ class _ScriptRun:
             # One timeout for the whole block; the first wait gets it exactly (clean messages).
             remaining = self.options.timeout if index == 0 else deadline - time.monotonic()
             try:
-                await inbox.receive(element, max(0.0, remaining), self.bindings)
+                stanza = await inbox.receive(element, max(0.0, remaining), self.bindings)
             except ReceiveTimeout as exc:
                 raise _StepFailed(
                     self._no_match_message(session),
@@ -283,6 +302,7 @@ class _ScriptRun:
                     explanation=exc.explanation,
                     buffered=exc.buffered,
                 ) from None
+            self.matched.append(show_xml(stanza))
         return f"matched {len(expected)} stanza{'s' if len(expected) > 1 else ''}"
 
     async def _receive_nothing(self, session: _Session) -> str:
@@ -377,6 +397,15 @@ class _ScriptRun:
         inbox.put(stanza)
         if self.options.record_traffic:
             self._log(session.actor.name, "received", show_xml(stanza))
+        if self.options.validate:
+            problems = tuple(str(violation) for violation in validate_stanza(stanza))
+            if problems:
+                step = self.script.steps[self.step_index]
+                self.invalid.append(
+                    InvalidStanza(
+                        self.step_index, step.line, session.actor.name, show_xml(stanza), problems
+                    )
+                )
 
     def _stream_closed(self, session: _Session, inbox: Inbox, reason: str) -> None:
         inbox.close(reason)
@@ -387,7 +416,9 @@ class _ScriptRun:
     def _log(self, actor: str, direction: str, text: str) -> None:
         if self.options.record_traffic:
             self.traffic.append(
-                TrafficEntry(time.monotonic() - self.started, actor, direction, text)
+                TrafficEntry(
+                    time.monotonic() - self.started, actor, direction, text, self.step_index
+                )
             )
 
     async def _close_all(self) -> None:
@@ -470,22 +501,24 @@ async def run_scripts(
     *,
     exitfirst: bool = False,
     observer: RunObserver | None = None,
+    jobs: int = 1,
 ) -> RunResult:
-    """Run scripts in order. On cancellation (Ctrl-C) returns what ran, marked interrupted."""
-    run = RunResult(str(target))
+    """Run scripts; up to `jobs` at once when the target gives each script its own server.
+
+    Results and observer calls come in script order whatever the order scripts end in.
+    On cancellation (Ctrl-C) returns what ran, marked interrupted.
+    """
+    run = RunResult(str(target), validated=options.validate)
     started = time.monotonic()
     try:
         run.unreachable = await probe(target, options.connect_timeout)
         if run.unreachable is None:
-            for script in scripts:
-                if observer:
-                    observer.script_started(script)
-                result = await run_on_target(script, target, options)
-                run.scripts.append(result)
-                if observer:
-                    observer.script_finished(result)
-                if exitfirst and result.status is not Status.PASSED:
-                    break
+            if options.ask_version:
+                run.server = await server_software(target, scripts, options)
+            concurrency = jobs if target.independent else 1
+            await _run_in_order(
+                scripts, target, options, run, started, concurrency, exitfirst, observer
+            )
     except asyncio.CancelledError:
         task = asyncio.current_task()
         if task is not None:
@@ -493,3 +526,136 @@ async def run_scripts(
         run.interrupted = True
     run.duration_s = time.monotonic() - started
     return run
+
+
+async def _run_in_order(
+    scripts: Sequence[Script],
+    target: Target,
+    options: RunOptions,
+    run: RunResult,
+    run_started: float,
+    jobs: int,
+    exitfirst: bool,
+    observer: RunObserver | None,
+) -> None:
+    """Run the scripts, up to `jobs` at once, and hand out their results in script order."""
+    slots = asyncio.Semaphore(jobs)  # FIFO: scripts start in order
+
+    async def one(script: Script) -> ScriptResult:
+        async with slots:
+            if observer:
+                observer.script_started(script)
+            started_s = time.monotonic() - run_started
+            result = await run_on_target(script, target, options)
+            return dataclasses.replace(result, started_s=started_s)
+
+    def keep(result: ScriptResult) -> bool:
+        """Record a result; False when the run stops here (-x)."""
+        run.scripts.append(result)
+        if observer:
+            observer.script_finished(result)
+        return not (exitfirst and result.status is not Status.PASSED)
+
+    if jobs <= 1:  # a script starts only once the run is known to go on
+        for script in scripts:
+            if not keep(await one(script)):
+                return
+        return
+    tasks = [asyncio.create_task(one(script)) for script in scripts]
+    try:
+        for task in tasks:
+            if not keep(await task):
+                return
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def run_matrix(
+    scripts: Sequence[Script],
+    targets: Sequence[Target],
+    options: RunOptions,
+    *,
+    exitfirst: bool = False,
+    jobs: int = 1,
+    observer_for: Callable[[Target], RunObserver | None] = lambda target: None,
+) -> MatrixResult:
+    """Run the scripts against every target; targets run side by side (they share nothing)."""
+    matrix = MatrixResult([], datetime.now(UTC))
+    started = time.monotonic()
+    matrix.runs = list(
+        await asyncio.gather(
+            *(
+                run_scripts(
+                    scripts,
+                    target,
+                    options,
+                    exitfirst=exitfirst,
+                    observer=observer_for(target),
+                    jobs=jobs,
+                )
+                for target in targets
+            )
+        )
+    )
+    matrix.duration_s = time.monotonic() - started
+    return matrix
+
+
+async def server_software(
+    target: Target, scripts: Sequence[Script], options: RunOptions
+) -> str | None:
+    """What the target says it runs (XEP-0092, asked of the first actor's domain), or None.
+
+    Best effort, for reports: logs in with the first actor's credentials, which the
+    scripts need to work anyway; any failure or silence within the timeout gives None.
+    """
+    actor = next((a for script in scripts for a in script.actors), None)
+    answer = None
+    if actor is not None:
+        try:
+            domain = JID.parse(actor.jid).domain
+            async with target.endpoint() as endpoint:
+                answer = await _ask_version(actor, domain, endpoint, options)
+        except Exception:  # best effort: a report without a version is still a report
+            answer = None
+    if answer is None and target.embedded:
+        return f"scansion-py reference server {__version__}"
+    return answer
+
+
+async def _ask_version(
+    actor: Actor, domain: str, endpoint: Endpoint, options: RunOptions
+) -> str | None:
+    answer: asyncio.Future[etree._Element] = asyncio.get_running_loop().create_future()
+    iq_id = "scansion-version"
+
+    def arrived(stanza: etree._Element) -> None:
+        if stanza.tag == _IQ and stanza.get("id") == iq_id and not answer.done():
+            answer.set_result(stanza)
+
+    client = Client(
+        actor.jid.partition("/")[0],
+        actor.password,
+        host=endpoint.host,
+        port=endpoint.port,
+        tls=options.tls,
+        direct_tls=endpoint.direct_tls,
+        insecure=options.insecure,
+        on_stanza=arrived,
+    )
+    try:
+        async with asyncio.timeout(options.connect_timeout):
+            await client.connect(options.connect_timeout)
+            await client.send_raw(
+                f"<iq type='get' id='{iq_id}' to='{domain}'><query xmlns='{_VERSION}'/></iq>"
+            )
+            reply = await answer
+    finally:
+        await client.close()
+    name = reply.findtext(f"{{{_VERSION}}}query/{{{_VERSION}}}name")
+    version = reply.findtext(f"{{{_VERSION}}}query/{{{_VERSION}}}version")
+    if reply.get("type") != "result" or not name:
+        return None
+    return f"{name.strip()} {(version or '').strip()}".strip()

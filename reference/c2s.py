@@ -75,6 +75,7 @@ class ClientSession(asyncio.Protocol):
         self.header_sent = False
         self.closed = False
         self._linger: asyncio.TimerHandle | None = None
+        self._deadline: asyncio.TimerHandle | None = None  # until the stream is bound
         self._held: list[bytes] | None = None  # input held back during the TLS upgrade
         self._restarted = False  # the parser was reset mid-chunk: drop the chunk's rest
         self._unauthenticated_bytes = 0
@@ -95,6 +96,9 @@ class ClientSession(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         transport.set_write_buffer_limits(high=self.config.max_write_buffer_bytes)  # type: ignore[attr-defined]
+        self._deadline = asyncio.get_running_loop().call_later(
+            self.config.negotiation_timeout, self._negotiation_expired
+        )
         self.hub.connection_opened(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -145,9 +149,14 @@ class ClientSession(asyncio.Protocol):
             log.debug("%s << %s", self.full_jid, data.decode("utf-8", "replace"))
 
     def pause_writing(self) -> None:
-        """The peer left `max_write_buffer_bytes` unread: cut it off rather than buffer more."""
+        """The peer left `max_write_buffer_bytes` unread: cut it off rather than buffer more.
+
+        Nothing more is queued; what is queued (the stream error last) still goes
+        out if the peer wakes up within `LINGER_SECONDS`, then the socket is cut."""
         self.fail("policy-violation", "not reading fast enough", linger=False)
-        self.transport.abort()  # type: ignore[union-attr]
+        transport = self.transport
+        if transport is not None and self._linger is None:
+            self._linger = asyncio.get_running_loop().call_later(LINGER_SECONDS, transport.abort)
 
     def send_stanza(self, stanza: etree._Element) -> None:
         self.send(wire.serialise(stanza))
@@ -175,6 +184,9 @@ class ClientSession(asyncio.Protocol):
         if self.closed:
             return
         self.closed = True
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
         self.hub.connection_closed(self, reason)
         transport = self.transport
         if transport is None or transport.is_closing():
@@ -190,6 +202,12 @@ class ClientSession(asyncio.Protocol):
         self._linger = asyncio.get_running_loop().call_later(LINGER_SECONDS, transport.abort)
 
     # -- negotiation --------------------------------------------------------
+
+    def _negotiation_expired(self) -> None:
+        self._deadline = None
+        if self.full_jid is None:
+            limit = self.config.negotiation_timeout
+            self.fail("connection-timeout", f"stream not negotiated within {limit:g} s")
 
     def _stream_opened(self, root: etree._Element) -> None:
         if root.nsmap.get(None) != ns.CLIENT:
@@ -363,6 +381,9 @@ class ClientSession(asyncio.Protocol):
         if jid is None:
             self._reply_error(element, "modify", "bad-request", "invalid resource")
             return
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
         self.full_jid = jid.full
         self.to_attribute = wire.to_attribute(jid.full)
         self.hub.bind(self)

@@ -37,6 +37,9 @@ class ServerConfig:
     max_stanza_bytes: int = DEFAULT_MAX_STANZA_BYTES
     max_unauthenticated_bytes: int = 64 * 1024
     max_write_buffer_bytes: int = 32 * 1024 * 1024
+    # A stream must be authenticated and bound within this many seconds of the
+    # TCP connect: slow or idle peers cannot hold sockets and parsers forever.
+    negotiation_timeout: float = 30.0
     # None: test mode, any user logs in with any password (PLAIN only).
     # A mapping localpart -> password: real checking, SCRAM offered.
     accounts: dict[str, str] | None = None

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import os
+import resource
 import socket
 import struct
+import time
 from collections.abc import Awaitable, Callable
 
 import pytest
-from test_server_support import HEADER, RawClient
+from lxml import etree
+from test_server_support import HEADER, RawClient, q
 
+from harness.xmpp import namespaces as ns
 from reference.config import ServerConfig
 from reference.server import ReferenceServer
 
@@ -162,3 +168,143 @@ def test_client_that_stops_reading_is_cut_off() -> None:
             await bystander.close()
 
     asyncio.run(main())
+
+
+def test_slowloris_stream_times_out_before_negotiating() -> None:
+    """One byte every 50 ms never completes a login: cut after `negotiation_timeout`."""
+
+    async def main() -> None:
+        config = ServerConfig(muc_host=None, negotiation_timeout=1.0)
+        async with ReferenceServer(config) as server:
+            bystander = await RawClient.logged_in(server.port, "bystander")
+            slow = await RawClient.connect(server.port)
+            started = time.monotonic()
+
+            async def drip() -> None:
+                with contextlib.suppress(ConnectionError):
+                    for byte in HEADER.encode():
+                        await slow.send(bytes([byte]))
+                        await asyncio.sleep(0.05)
+
+            dripping = asyncio.create_task(drip())
+            assert await slow.stream_error(timeout=5) == "connection-timeout"
+            elapsed = time.monotonic() - started
+            dripping.cancel()
+            await slow.close()
+            assert 1.0 <= elapsed < 3.0, elapsed
+            await asyncio.sleep(1.2)  # past the bound: a bound stream is never timed out
+            await _still_works(bystander, "after")
+            await bystander.close()
+
+    asyncio.run(main())
+
+
+def test_authenticated_but_never_bound_times_out() -> None:
+    async def main() -> None:
+        config = ServerConfig(muc_host=None, negotiation_timeout=0.5)
+        async with ReferenceServer(config) as server:
+            client = await RawClient.connect(server.port)
+            await client.open_stream()
+            token = base64.b64encode(b"\0lazy\0pw").decode()
+            await client.send(f"<auth xmlns='{ns.SASL}' mechanism='PLAIN'>{token}</auth>")
+            assert etree.QName(await client.element()).localname == "success"
+            await client.open_stream()
+            assert await client.stream_error(timeout=5) == "connection-timeout"
+            await client.close()
+
+    asyncio.run(main())
+
+
+def test_five_thousand_idle_unauthenticated_connections_are_timed_out() -> None:
+    """5,000 sockets that never log in: the server keeps serving, then drops them all."""
+    count = 5000
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = 2 * count + 200  # both ends live in this process
+    if soft < needed:
+        if hard != resource.RLIM_INFINITY and hard < needed:
+            pytest.skip(f"needs {needed} file descriptors; the hard limit is {hard}")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+    async def main() -> None:
+        config = ServerConfig(muc_host=None, negotiation_timeout=3.0)
+        async with ReferenceServer(config) as server:
+            bystander = await RawClient.logged_in(server.port, "bystander")
+            loop = asyncio.get_running_loop()
+            rss_before = _rss_kib()
+            sockets: list[socket.socket] = []
+            started = time.monotonic()
+            for index in range(count):
+                sock = socket.socket()
+                sock.setblocking(False)
+                await loop.sock_connect(sock, ("127.0.0.1", server.port))
+                if index % 2:  # half of them open a stream and stop there
+                    await loop.sock_sendall(sock, HEADER.encode())
+                sockets.append(sock)
+            while len(server.hub.connections) < count + 1:
+                await asyncio.sleep(0.05)
+            rss_peak = _rss_kib()
+            ping_started = time.monotonic()
+            await _still_works(bystander, "while-idle")
+            ping = time.monotonic() - ping_started
+            while len(server.hub.connections) > 1:
+                assert time.monotonic() - started < 60, len(server.hub.connections)
+                await asyncio.sleep(0.1)
+            # Every idle socket got the reason before it was closed.
+            tails = [await _read_all(loop, sock) for sock in sockets[:50]]
+            for sock in sockets:
+                sock.close()
+            assert all(b"<connection-timeout " in tail for tail in tails), tails[:2]
+            assert list(server.hub.sessions) == [bystander.full_jid]
+            await _still_works(bystander, "after")
+            await bystander.close()
+            print(
+                f"{count} idle connections: ping {ping * 1000:.0f} ms while open, "
+                f"about {(rss_peak - rss_before) / count:.1f} KiB each (server and client ends)"
+            )
+
+    asyncio.run(main())
+
+
+async def _read_all(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> bytes:
+    chunks = []
+    with contextlib.suppress(ConnectionError):
+        while chunk := await asyncio.wait_for(loop.sock_recv(sock, 65536), 10):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+
+
+def test_same_resource_replaces_the_older_session_with_conflict() -> None:
+    async def test(server: ReferenceServer, bystander: RawClient) -> None:
+        first = await RawClient.logged_in(server.port, "romeo", resource="orchard")
+        second = await RawClient.logged_in(server.port, "romeo", resource="orchard")
+        assert first.full_jid == second.full_jid == "romeo@localhost/orchard"
+        assert await first.stream_error() == "conflict"
+        await _still_works(second, "second")
+        assert server.hub.sessions[second.full_jid] is not None
+        assert len(server.hub.users["romeo@localhost"]) == 1
+        await first.close()
+        await second.close()
+
+    asyncio.run(_with_bystander(test))
+
+
+def test_stanzas_before_binding_are_refused() -> None:
+    async def test(server: ReferenceServer, bystander: RawClient) -> None:
+        client = await RawClient.connect(server.port)
+        await client.open_stream()
+        token = base64.b64encode(b"\0early\0pw").decode()
+        await client.send(f"<auth xmlns='{ns.SASL}' mechanism='PLAIN'>{token}</auth>")
+        assert etree.QName(await client.element()).localname == "success"
+        await client.open_stream()
+        await client.send(f"<message to='{bystander.full_jid}'><body>sneaky</body></message>")
+        assert await client.stream_error() == "not-authorized"
+        await client.close()
+        with pytest.raises(TimeoutError):
+            await bystander.wait_for(lambda e: e.tag == q("message"), timeout=0.3)
+
+    asyncio.run(_with_bystander(test))

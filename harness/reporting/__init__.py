@@ -1,7 +1,7 @@
-"""Reports of a run (console, JSON, JUnit) and the plain-text pieces they share.
+"""Reports of a run (console, JSON, JUnit, HTML) and the plain-text pieces they share.
 
-The console and JUnit must tell the same story about a failure, so both take
-its text from `failure_text`.
+The console, JUnit and HTML must tell the same story about a failure, so they
+take its text from `failure_text` (and schema findings from `invalid_text`).
 """
 
 from __future__ import annotations
@@ -45,6 +45,9 @@ def summary_text(run: RunResult) -> str:
     )
     noun = "script" if run.total == 1 else "scripts"
     text = f"{run.total} {noun}: {counts} in {run.duration_s:.2f} s against {run.target}"
+    if run.validated:
+        invalid = run.invalid_stanzas
+        text += f"; {invalid} schema-invalid stanza{'' if invalid == 1 else 's'} received"
     if run.interrupted:
         text += " (interrupted)"
     return text
@@ -63,4 +66,17 @@ def traffic_text(result: ScriptResult) -> str:
             blocks.append(f"{entry.t:8.3f}s {entry.actor} {arrow} {entry.text}")
         else:
             blocks.append(head + "\n" + textwrap.indent(entry.text, "    "))
+    return "\n".join(blocks)
+
+
+def invalid_text(result: ScriptResult) -> str:
+    """The schema-invalid stanzas a script received (`--validate`), each with its problems."""
+    blocks = []
+    for invalid in result.invalid:
+        problems = "\n".join(f"  - {problem}" for problem in invalid.problems)
+        blocks.append(
+            f"{result.path}:{invalid.line}: {invalid.actor} received a schema-invalid stanza:\n"
+            + textwrap.indent(invalid.stanza, "    ")
+            + f"\n{problems}"
+        )
     return "\n".join(blocks)

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from harness.model import Script
-from harness.reporting import failure_text, summary_text, traffic_text
+from harness.reporting import failure_text, invalid_text, summary_text, traffic_text
 from harness.results import RunResult, ScriptResult, Status
 
 _LABELS = {
@@ -57,6 +57,8 @@ class ConsoleReport:
         self._print(line)
         if result.failure is not None:
             self._print(Text(textwrap.indent(failure_text(result), "    "), style=None))
+        if result.invalid:
+            self._print(Text(textwrap.indent(invalid_text(result), "    "), style="yellow"))
         if self.verbose and result.traffic:
             self._print(Text(textwrap.indent(traffic_text(result), "    "), style="dim"))
         if self._progress is not None and self._task is not None:

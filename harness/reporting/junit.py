@@ -1,8 +1,11 @@
 """JUnit XML (`--junit FILE`) so CI systems show one test case per script.
 
-One <testsuite> in a <testsuites> root; a failed script carries <failure>, an
-errored one <error>, both with the same text the console prints. With `-v` the
-stanzas exchanged go into the test case's <system-out>.
+One <testsuite> per target in a <testsuites> root; a failed script carries
+<failure>, an errored one <error>, both with the same text the console prints.
+With `-v` the stanzas exchanged go into the test case's <system-out>; with
+`--validate`, schema-invalid stanzas the target sent go into <system-err> (they
+do not fail the case: the outcome is the script's). The server's own name and
+version, when it gave them, is the suite property "server".
 """
 
 from __future__ import annotations
@@ -12,39 +15,58 @@ from pathlib import Path
 
 from lxml import etree
 
-from harness.reporting import failure_text, location, traffic_text
+from harness.reporting import failure_text, invalid_text, location, traffic_text
 from harness.reporting.json_report import TOOL
-from harness.results import RunResult, ScriptResult, Status
+from harness.results import MatrixResult, RunResult, ScriptResult, Status
 
 
-def to_junit(run: RunResult, timestamp: datetime | None = None) -> bytes:
-    counts = {
-        "tests": str(run.total),
-        "failures": str(run.failed),
-        "errors": str(run.errored),
-        "skipped": "0",
-        "time": f"{run.duration_s:.3f}",
-    }
-    root = etree.Element("testsuites", name=TOOL, **counts)
-    suite = etree.SubElement(
-        root,
-        "testsuite",
-        name=_xml_safe(f"{TOOL} against {run.target}"),
-        timestamp=(timestamp or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S"),
-        **counts,
+def to_junit(run: RunResult | MatrixResult, timestamp: datetime | None = None) -> bytes:
+    runs = run.runs if isinstance(run, MatrixResult) else [run]
+    when = (timestamp or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S")
+    root = etree.Element(
+        "testsuites",
+        name=TOOL,
+        **_counts(
+            sum(r.total for r in runs),
+            sum(r.failed for r in runs),
+            sum(r.errored for r in runs),
+            max((r.duration_s for r in runs), default=0.0),  # targets run side by side
+        ),
     )
-    etree.SubElement(suite, "properties")
-    for script in run.scripts:
-        _testcase(suite, script)
+    for one in runs:
+        suite = etree.SubElement(
+            root,
+            "testsuite",
+            name=_xml_safe(f"{TOOL} against {one.target}"),
+            timestamp=when,
+            **_counts(one.total, one.failed, one.errored, one.duration_s),
+        )
+        properties = etree.SubElement(suite, "properties")
+        if one.server is not None:
+            etree.SubElement(properties, "property", name="server", value=_xml_safe(one.server))
+        # Several targets: the target names the class too, so CI tools keep cases apart.
+        prefix = one.target if len(runs) > 1 else ""
+        for script in one.scripts:
+            _testcase(suite, script, prefix)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-def _testcase(suite: etree._Element, result: ScriptResult) -> None:
+def _counts(tests: int, failures: int, errors: int, duration_s: float) -> dict[str, str]:
+    return {
+        "tests": str(tests),
+        "failures": str(failures),
+        "errors": str(errors),
+        "skipped": "0",
+        "time": f"{duration_s:.3f}",
+    }
+
+
+def _testcase(suite: etree._Element, result: ScriptResult, prefix: str) -> None:
     case = etree.SubElement(
         suite,
         "testcase",
         name=_xml_safe(result.title or result.path.stem),
-        classname=_xml_safe(_classname(result)),
+        classname=_xml_safe(".".join(filter(None, (prefix, _classname(result))))),
         file=_xml_safe(str(result.path)),
         time=f"{result.duration_s:.3f}",
     )
@@ -60,6 +82,8 @@ def _testcase(suite: etree._Element, result: ScriptResult) -> None:
         outcome.text = _xml_safe(failure_text(result))
     if result.traffic:
         etree.SubElement(case, "system-out").text = _xml_safe(traffic_text(result))
+    if result.invalid:
+        etree.SubElement(case, "system-err").text = _xml_safe(invalid_text(result))
 
 
 def _classname(result: ScriptResult) -> str:
@@ -79,5 +103,5 @@ def _xml_safe(text: str) -> str:
     )
 
 
-def write_junit(run: RunResult, path: Path) -> None:
+def write_junit(run: RunResult | MatrixResult, path: Path) -> None:
     path.write_bytes(to_junit(run))

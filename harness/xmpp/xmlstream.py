@@ -21,10 +21,13 @@ from harness.xmpp import namespaces as ns
 
 DEFAULT_MAX_STANZA_BYTES = 256 * 1024
 
-_RESTRICTED = re.compile(rb"<[!?]|&")
+# `<!`, `<?`, `&`, a `<` that cannot start a tag, or a character XML 1.0 never allows.
+_SUSPECT = re.compile(rb"<[!?]|&|<(?=[^A-Za-z_:/\x80-\xff])|[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _PREDEFINED_ENTITY = re.compile(rb"&(?:amp|lt|gt|quot|apos|#[0-9]{1,7}|#x[0-9a-fA-F]{1,6});")
 _LONGEST_ENTITY = 12
 _CDATA = b"<![CDATA["
+_CDATA_END = b"]]>"
 _XML_DECL = b"<?xml"
 
 
@@ -77,6 +80,7 @@ class XMLStreamParser:
         self._pending = 0  # bytes fed since the last complete stanza
         self._carry = b""  # an undecided `<!`/`<?` at the end of the previous chunk
         self._at_start = True  # nothing but whitespace seen yet
+        self._in_cdata = False  # inside <![CDATA[ ... ]]>
         self.closed = False
 
     def feed(self, data: bytes) -> list[Event]:
@@ -118,6 +122,12 @@ class XMLStreamParser:
         return out
 
     def _check_restricted(self, data: bytes) -> None:
+        """Refuse what XMPP forbids, and what lxml would sit on until more bytes come.
+
+        libxml2 parses a start tag only once its `>` has arrived and text only up
+        to the next `<`, so `<<<garbage` or a control character followed by
+        silence would go unreported forever; both are decided here, at once.
+        CDATA sections are skipped: anything but `]]>` is plain text there."""
         buf = self._carry + data if self._carry else data
         self._carry = b""
         if self._at_start:
@@ -129,22 +139,52 @@ class XMLStreamParser:
                 elif len(stripped) < len(_XML_DECL) and _XML_DECL.startswith(stripped):
                     self._carry, self._at_start = stripped, True
                     return
-        for match in _RESTRICTED.finditer(buf):
+        position = 0
+        while position < len(buf):
+            if self._in_cdata:
+                end = buf.find(_CDATA_END, position)
+                if end < 0:
+                    _refuse_control_characters(buf, position, len(buf))
+                    tail = buf[max(position, len(buf) - 2) :]
+                    if tail and not tail.strip(b"]"):  # maybe the start of `]]>`
+                        self._carry = tail
+                    return
+                _refuse_control_characters(buf, position, end)
+                self._in_cdata = False
+                position = end + len(_CDATA_END)
+                continue
+            match = _SUSPECT.search(buf, position)
+            if match is None:
+                if buf.endswith(b"<"):
+                    self._carry = b"<"
+                return
             rest = buf[match.start() :]
-            if rest[:1] == b"&":
+            position = match.end()
+            first = rest[:1]
+            if first == b"&":
                 if _PREDEFINED_ENTITY.match(rest):
                     continue
                 if len(rest) < _LONGEST_ENTITY and b";" not in rest:
                     self._carry = rest
                     return
                 raise StreamError("restricted-xml", "only the predefined entities are allowed")
+            if first != b"<":
+                raise StreamError("not-well-formed", f"character {first!r} is not allowed in XML")
             if rest.startswith(_CDATA):
+                self._in_cdata = True
+                position = match.start() + len(_CDATA)
                 continue
             if len(rest) < len(_CDATA) and _CDATA.startswith(rest):
                 self._carry = rest
                 return
-            raise StreamError(
-                "restricted-xml", "DTDs, comments and processing instructions are not allowed"
-            )
-        if buf.endswith(b"<"):
-            self._carry = b"<"
+            if rest[1:2] in (b"!", b"?"):
+                raise StreamError(
+                    "restricted-xml", "DTDs, comments and processing instructions are not allowed"
+                )
+            raise StreamError("not-well-formed", "'<' must start a tag")
+
+
+def _refuse_control_characters(buf: bytes, start: int, end: int) -> None:
+    match = _CONTROL.search(buf, start, end)
+    if match is not None:
+        raise StreamError("not-well-formed", f"character {match.group()!r} is not allowed in XML")

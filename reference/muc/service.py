@@ -1,14 +1,16 @@
 """The MUC service component: finds (or creates) the room a stanza is for and hands it over.
 
 Rooms and the service itself answer through events: the service fires
-`iq-<type>/bare/<namespace>` for an iq to a room and `iq-<type>/host/<namespace>`
-for one to the service, so a feature adds a protocol by registering a handler.
+`iq-<type>/bare/<namespace>:<element>` for an iq to a room and
+`iq-<type>/host/<namespace>:<element>` for one to the service, so a feature adds
+a protocol by registering a handler.
 Rooms nobody is in and that are not persistent disappear; persistent ones are
 written to the room store and come back from it on demand.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -22,6 +24,8 @@ from reference.muc.features import FEATURES
 from reference.muc.hooks import Event, Hooks
 from reference.muc.room import Room
 from reference.muc.storage import RoomStore
+
+log = logging.getLogger(__name__)
 
 
 class MUCService:
@@ -54,6 +58,15 @@ class MUCService:
         self.store.close()
 
     def handle(self, stanza: etree._Element) -> None:
+        try:
+            self._dispatch(stanza)
+        except Exception:
+            # A bug must cost one stanza, not the sender's session or the server.
+            log.exception("MUC service failed on a stanza from %s", stanza.get("from"))
+            if stanza.get("type") not in ("error", "result") and stanza.get("from"):
+                self.route(xml.error_reply(stanza, "wait", "internal-server-error"))
+
+    def _dispatch(self, stanza: etree._Element) -> None:
         to = split_jid(stanza.get("to", ""))
         sender = stanza.get("from")
         if to is None or sender is None:
@@ -139,10 +152,9 @@ class MUCService:
         if name == "iq":
             payload = xml.first_child(stanza)
             if stanza_type in ("get", "set") and payload is not None:
-                namespace = etree.QName(payload).namespace
                 event = Event(service=self, stanza=stanza)
                 if resource is None and self.hooks.fire(
-                    f"iq-{stanza_type}/host/{namespace}", event
+                    f"iq-{stanza_type}/host/{_payload_key(payload)}", event
                 ):
                     return
                 self.route(xml.error_reply(stanza, "cancel", "service-unavailable"))
@@ -203,11 +215,16 @@ class MUCService:
         payload = xml.first_child(stanza)
         if stanza_type not in ("get", "set") or payload is None:
             return
-        namespace = etree.QName(payload).namespace
         event = Event(room=room, stanza=stanza)
-        if self.hooks.fire(f"iq-{stanza_type}/bare/{namespace}", event):
+        if self.hooks.fire(f"iq-{stanza_type}/bare/{_payload_key(payload)}", event):
             return
         self.route(xml.error_reply(stanza, "cancel", "service-unavailable"))
+
+
+def _payload_key(payload: etree._Element) -> str:
+    """`namespace:name` of an iq's payload, the last part of the event that handles it."""
+    name = etree.QName(payload)
+    return f"{name.namespace}:{name.localname}"
 
 
 def _gone(stanza: etree._Element, room: Room, host: str) -> etree._Element:

@@ -144,7 +144,9 @@ def error_reply(
     text: str | None = None,
     by: str | None = None,
 ) -> etree._Element:
-    """An RFC 6120 error answering `request`: addresses swapped, no original payload."""
+    """An RFC 6120 error answering `request`: addresses swapped, no original payload.
+
+    `by` is left out when it is the error's sender anyway, as Prosody does."""
     answer = stanza(
         kind(request),
         {
@@ -154,6 +156,8 @@ def error_reply(
             "to": request.get("from"),
         },
     )
+    if by == request.get("to"):
+        by = None
     error = child(answer, "error", attrs={"type": error_type, "by": by})
     child(error, condition, STANZAS)
     if text:

@@ -25,7 +25,7 @@ Outcome = tuple[str, str, str]  # status, note type, note text
 
 
 def register(hooks: Hooks) -> None:
-    hooks.on(f"iq-set/host/{COMMANDS}", _execute)
+    hooks.on(f"iq-set/host/{COMMANDS}:command", _execute)
 
 
 def command_items(service: MUCService, stanza: etree._Element, query: etree._Element) -> None:

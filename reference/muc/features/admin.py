@@ -19,8 +19,8 @@ from reference.muc.room import Room, resource
 
 
 def register(hooks: Hooks) -> None:
-    hooks.on(f"iq-get/bare/{xml.MUC_ADMIN}", _get)
-    hooks.on(f"iq-set/bare/{xml.MUC_ADMIN}", _set)
+    hooks.on(f"iq-get/bare/{xml.MUC_ADMIN}:query", _get)
+    hooks.on(f"iq-set/bare/{xml.MUC_ADMIN}:query", _set)
 
 
 def _set(event: Event) -> bool:

@@ -43,8 +43,8 @@ def register(hooks: Hooks) -> None:
     hooks.on("muc-broadcast-message", _strip_forged_ids, 1)
     hooks.on("muc-add-history", _archive)
     hooks.on("muc-get-history", _history_from_archive, 1)
-    hooks.on(f"iq-get/bare/{MAM}", _query_form)
-    hooks.on(f"iq-set/bare/{MAM}", _query)
+    hooks.on(f"iq-get/bare/{MAM}:query", _query_form)
+    hooks.on(f"iq-set/bare/{MAM}:query", _query)
 
 
 def enabled(room: Room) -> bool:

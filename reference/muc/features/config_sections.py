@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from reference.muc.forms import Field
-from reference.muc.hooks import Event, Hooks
+from reference.muc.hooks import Event, Handler, Hooks
 
 SECTIONS = {
     100: "Room information",
@@ -18,7 +18,7 @@ def register(hooks: Hooks) -> None:
         hooks.on("muc-config-form", _heading(heading), priority)
 
 
-def _heading(text: str):
+def _heading(text: str) -> Handler:
     def add(event: Event) -> None:
         event.form.add(Field(None, "fixed", value=text))
 

@@ -10,8 +10,8 @@ ROOMINFO = "http://jabber.org/protocol/muc#roominfo"
 
 
 def register(hooks: Hooks) -> None:
-    hooks.on(f"iq-get/bare/{xml.DISCO_INFO}", _info)
-    hooks.on(f"iq-get/bare/{xml.DISCO_ITEMS}", _items)
+    hooks.on(f"iq-get/bare/{xml.DISCO_INFO}:query", _info)
+    hooks.on(f"iq-get/bare/{xml.DISCO_ITEMS}:query", _items)
 
 
 def _info(event: Event) -> bool:

@@ -7,6 +7,8 @@ added for clients that do not understand invitations.
 
 from __future__ import annotations
 
+from lxml import etree
+
 from reference.jids import split_jid
 from reference.muc import xml
 from reference.muc.hooks import Event, Hooks
@@ -23,14 +25,15 @@ def register(hooks: Hooks) -> None:
     hooks.on("muc-decline", _decline_body)
 
 
-def _relayed(event: Event, name: str) -> tuple[str | None, str]:
+def _relayed(event: Event) -> tuple[str | None, str]:
     """The normalised addressee and the reason text of an invite or decline."""
     to = split_jid(event.payload.get("to", ""))
     reason = xml.find_text(event.payload, "reason", xml.MUC_USER)
     return (to.full if to is not None else None), reason or ""
 
 
-def _build(event: Event, name: str, to: str, reason: str):
+def _build(event: Event, name: str, to: str, reason: str) -> etree._Element:
+    """The relayed copy: from the room, the original's muc#user content replaced."""
     room = event.room
     message = xml.without_namespaces(xml.clone(event.stanza), (xml.MUC, xml.MUC_USER))
     message.set("from", room.jid)
@@ -43,7 +46,7 @@ def _build(event: Event, name: str, to: str, reason: str):
 
 def _invite(event: Event) -> bool:
     room, stanza = event.room, event.stanza
-    invitee, reason = _relayed(event, "invite")
+    invitee, reason = _relayed(event)
     if invitee is None:
         room.route(xml.error_reply(stanza, "cancel", "jid-malformed"))
         return True
@@ -57,7 +60,7 @@ def _invite(event: Event) -> bool:
 
 def _decline(event: Event) -> bool:
     room, stanza = event.room, event.stanza
-    declinee, reason = _relayed(event, "decline")
+    declinee, reason = _relayed(event)
     if declinee is None:
         room.route(xml.error_reply(stanza, "cancel", "jid-malformed"))
         return True
@@ -75,14 +78,14 @@ def _decline(event: Event) -> bool:
     return True
 
 
-def _reason(stanza, name: str) -> str:
+def _reason(stanza: etree._Element, name: str) -> str:
     return (
         stanza.findtext(f"{{{xml.MUC_USER}}}x/{{{xml.MUC_USER}}}{name}/{{{xml.MUC_USER}}}reason")
         or ""
     )
 
 
-def _inviter(stanza, name: str) -> str:
+def _inviter(stanza: etree._Element, name: str) -> str:
     element = stanza.find(f"{{{xml.MUC_USER}}}x/{{{xml.MUC_USER}}}{name}")
     return element.get("from", "") if element is not None else ""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from lxml import etree
+
 from reference.muc import xml
 from reference.muc.authority import destroy
 from reference.muc.forms import Field, Form, form_type
@@ -12,8 +14,8 @@ ROOMCONFIG = "http://jabber.org/protocol/muc#roomconfig"
 
 
 def register(hooks: Hooks) -> None:
-    hooks.on(f"iq-get/bare/{xml.MUC_OWNER}", _get)
-    hooks.on(f"iq-set/bare/{xml.MUC_OWNER}", _set)
+    hooks.on(f"iq-get/bare/{xml.MUC_OWNER}:query", _get)
+    hooks.on(f"iq-set/bare/{xml.MUC_OWNER}:query", _set)
 
 
 def config_form(room: Room, actor: str) -> Form:
@@ -67,7 +69,7 @@ def _set(event: Event) -> bool:
     return True
 
 
-def _submit(room: Room, event: Event, submitted) -> None:
+def _submit(room: Room, event: Event, submitted: etree._Element) -> None:
     stanza = event.stanza
     kind = submitted.get("type")
     if kind == "cancel":

@@ -7,6 +7,8 @@ without an affiliation may not register (Prosody's default).
 
 from __future__ import annotations
 
+from lxml import etree
+
 from reference.muc import xml
 from reference.muc.authority import set_affiliation
 from reference.muc.forms import Field, Form, form_type
@@ -23,8 +25,8 @@ def register(hooks: Hooks) -> None:
     hooks.on("muc-disco#info/x-roomuser-item", _reserved_nick)
     hooks.on("muc-occupant-pre-join", _refuse_reserved)
     hooks.on("muc-occupant-pre-change", _refuse_reserved)
-    hooks.on(f"iq-get/bare/{xml.REGISTER}", _handle)
-    hooks.on(f"iq-set/bare/{xml.REGISTER}", _handle)
+    hooks.on(f"iq-get/bare/{xml.REGISTER}:query", _handle)
+    hooks.on(f"iq-set/bare/{xml.REGISTER}:query", _handle)
 
 
 def registration_form() -> Form:
@@ -88,7 +90,10 @@ def _handle(event: Event) -> bool:
     return True
 
 
-def _register_nick(event: Event, user: str, affiliation: str, registered: str | None):
+def _register_nick(
+    event: Event, user: str, affiliation: str, registered: str | None
+) -> etree._Element | None:
+    """Reserve the submitted nickname; the error to answer with when it cannot be."""
     room, stanza = event.room, event.stanza
     query = xml.find(stanza, "query", xml.REGISTER)
     form = xml.find(query, "x", xml.DATA_FORMS) if query is not None else None

@@ -23,9 +23,9 @@ _UNIQUE_ALPHABET = string.ascii_lowercase + string.digits + "-_"
 
 
 def register(hooks: Hooks) -> None:
-    hooks.on(f"iq-get/host/{xml.DISCO_INFO}", _info)
-    hooks.on(f"iq-get/host/{xml.DISCO_ITEMS}", _items)
-    hooks.on(f"iq-get/host/{UNIQUE}", _unique)
+    hooks.on(f"iq-get/host/{xml.DISCO_INFO}:query", _info)
+    hooks.on(f"iq-get/host/{xml.DISCO_ITEMS}:query", _items)
+    hooks.on(f"iq-get/host/{UNIQUE}:unique", _unique)
 
 
 def _info(event: Event) -> bool:

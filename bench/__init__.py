@@ -1,0 +1,1 @@
+"""Load generator and scenarios comparing the reference server with Prosody and ejabberd."""
