@@ -10,10 +10,24 @@ import argparse
 import sys
 from types import ModuleType
 
-from harness import __version__, lint, run_command
+from harness import (
+    __version__,
+    diff_command,
+    lint,
+    record_command,
+    report_command,
+    run_command,
+)
 from reference import serve_command
 
-COMMANDS: tuple[ModuleType, ...] = (run_command, lint, serve_command)
+COMMANDS: tuple[ModuleType, ...] = (
+    run_command,
+    lint,
+    serve_command,
+    record_command,
+    diff_command,
+    report_command,
+)
 
 EXIT_USAGE = 2
 

@@ -515,6 +515,7 @@ class RecordingProxy:
         self.upstream = upstream
         self.recording = recording
         self.report = report
+        self.port = 0  # where clients connect, once started
         self.sessions_ended = 0
         self._sessions_changed = asyncio.Event()
         self._server: asyncio.Server | None = None
@@ -524,7 +525,8 @@ class RecordingProxy:
     async def start(self, host: str, port: int) -> int:
         """Listen; returns the port (useful with port 0). OSError when the address is taken."""
         self._server = await asyncio.start_server(self._accept, host, port)
-        return self._server.sockets[0].getsockname()[1]
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
 
     async def wait_sessions(self, count: int) -> None:
         """Return once `count` client sessions (that bound) have ended."""

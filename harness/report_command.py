@@ -148,13 +148,16 @@ def report_command(args: argparse.Namespace) -> int:
                     observer_for=lambda target: report.observer(),
                 )
             )
-    except KeyboardInterrupt:
-        err.print("scansion-py report: interrupted; servers stopped, no report written")
+    except KeyboardInterrupt:  # while a server was starting
+        err.print("scansion-py report: interrupted; no report written")
         return EXIT_INTERRUPTED
     for name, reason in unavailable.items():
         matrix.runs.append(RunResult(name, unreachable=f"did not start: {reason}"))
     matrix = MatrixResult(matrix.runs, started_at, time.monotonic() - started)
     report.finish(matrix)
+    if matrix.interrupted:  # keep the last complete report rather than half of a new one
+        err.print("scansion-py report: interrupted; no report written")
+        return EXIT_INTERRUPTED
     write_html(matrix, args.output / "index.html")
     (args.output / "SUMMARY.md").write_text(
         to_markdown(matrix, regenerate="scansion-py report"), encoding="utf-8"
@@ -162,8 +165,6 @@ def report_command(args: argparse.Namespace) -> int:
     Console(highlight=False).print(
         f"wrote {args.output / 'index.html'} and {args.output / 'SUMMARY.md'}", markup=False
     )
-    if matrix.interrupted:
-        return EXIT_INTERRUPTED
     return EXIT_UNREACHABLE if unavailable else EXIT_OK
 
 

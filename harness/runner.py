@@ -581,24 +581,38 @@ async def run_matrix(
     jobs: int = 1,
     observer_for: Callable[[Target], RunObserver | None] = lambda target: None,
 ) -> MatrixResult:
-    """Run the scripts against every target; targets run side by side (they share nothing)."""
+    """Run the scripts against every target; targets run side by side (they share nothing).
+
+    On cancellation (Ctrl-C) every target's run stops and reports what ran, interrupted.
+    """
     matrix = MatrixResult([], datetime.now(UTC))
     started = time.monotonic()
-    matrix.runs = list(
-        await asyncio.gather(
-            *(
-                run_scripts(
-                    scripts,
-                    target,
-                    options,
-                    exitfirst=exitfirst,
-                    observer=observer_for(target),
-                    jobs=jobs,
-                )
-                for target in targets
+    runs = [
+        asyncio.create_task(
+            run_scripts(
+                scripts,
+                target,
+                options,
+                exitfirst=exitfirst,
+                observer=observer_for(target),
+                jobs=jobs,
             )
         )
-    )
+        for target in targets
+    ]
+    try:
+        await asyncio.wait(runs)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        for run in runs:
+            run.cancel()
+        await asyncio.wait(runs)
+    matrix.runs = [
+        RunResult(str(target), interrupted=True) if run.cancelled() else run.result()
+        for target, run in zip(targets, runs, strict=True)
+    ]
     matrix.duration_s = time.monotonic() - started
     return matrix
 

@@ -19,7 +19,7 @@ from lxml import etree
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "soak"))
 
-from test_soak import ServerProcess  # noqa: E402  (the soak's server-in-a-process)
+from server_process import ServerProcess  # noqa: E402
 
 # The installed command when there is one, else the same entry point through this Python.
 _SCRIPT = Path(sys.executable).with_name("scansion-py")
@@ -91,6 +91,8 @@ def test_ctrl_c_writes_partial_reports_and_closes_connections(tmp_path: Path) ->
                 f"127.0.0.1:{server.port}",
                 "--timeout",
                 "60",
+                "--tls",
+                "off",
                 "--json",
                 str(json_path),
                 "--junit",

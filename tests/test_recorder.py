@@ -93,16 +93,11 @@ async def recording_proxy(upstream_port: int) -> AsyncIterator[tuple[Recording, 
         await proxy.stop()
 
 
-def proxy_port(proxy: RecordingProxy) -> int:
-    assert proxy._server is not None
-    return proxy._server.sockets[0].getsockname()[1]
-
-
-def replay(text: str, target: str, tmp_path: Path) -> tuple[Status, str]:
+def replay(text: str, target: str, tmp_path: Path, timeout: float = 3) -> tuple[Status, str]:
     path = tmp_path / "recorded.scs"
     path.write_text(text)
     script = parse_file(path)
-    result = asyncio.run(run_on_target(script, parse_target(target), RunOptions(timeout=3)))
+    result = asyncio.run(run_on_target(script, parse_target(target), RunOptions(timeout=timeout)))
     return result.status, str(result.failure)
 
 
@@ -117,7 +112,7 @@ async def record_muc_session() -> tuple[Recording, dict[str, str]]:
             proxy,
         ),
     ):
-        port = proxy_port(proxy)
+        port = proxy.port
         romeo = await login("romeo@localhost", "s3cret", port)
         juliet = await login("juliet@localhost/balcony", "n1ght", port)
         full = {"romeo": romeo.boundjid.full, "juliet": juliet.boundjid.full}
@@ -172,7 +167,7 @@ def test_muc_session_on_reference_server_replays_green(tmp_path: Path) -> None:
         1,
     )
     assert broken != text
-    status, failure = replay(broken, "reference", tmp_path)
+    status, failure = replay(broken, "reference", tmp_path, timeout=0.5)
     assert status is Status.FAILED, "a changed expectation must fail the replay"
 
 
@@ -183,7 +178,7 @@ def test_muc_session_on_reference_server_replays_green(tmp_path: Path) -> None:
 def test_direct_messages_on_prosody_replay_green(prosody: tuple[str, int], tmp_path: Path) -> None:
     async def session() -> Recording:
         async with recording_proxy(prosody[1]) as (recording, proxy):
-            port = proxy_port(proxy)
+            port = proxy.port
             benvolio = await login("benvolio@localhost", "s3cret", port)
             rosaline = await login("rosaline@localhost", "n1ght", port)
             to_rosaline: asyncio.Queue = asyncio.Queue()

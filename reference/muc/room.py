@@ -1,9 +1,9 @@
 """A room's state and the operations every feature builds on.
 
 The room holds occupants, affiliations and each feature's settings (`data`, a
-plain dict that persistence stores as is). Behaviour that varies with settings
-lives in the feature modules, reached through `hooks`; the room only knows how
-to change affiliations and roles, and how to deliver stanzas to occupants.
+plain dict that persistence stores as is) and delivers stanzas to occupants.
+Behaviour that varies with settings lives in the feature modules, reached
+through `hooks`; changing affiliations and roles is `authority`'s job.
 """
 
 from __future__ import annotations

@@ -47,20 +47,25 @@ def child(
     text: str | None = None,
 ) -> etree._Element:
     """Append a child element; `ns` defaults to the parent's namespace."""
-    namespace = ns if ns is not None else etree.QName(parent).namespace
+    parent_ns = _ns(parent)
+    namespace = parent_ns if ns is None else ns
     qualified = f"{{{namespace}}}{name}" if namespace else name
-    nsmap = {None: namespace} if namespace and namespace != _ns(parent) else None
-    element = etree.SubElement(parent, qualified, nsmap=nsmap)
-    for key, value in (attrs or {}).items():
-        if value is not None:
-            element.set(key, value)
+    if namespace and namespace != parent_ns:
+        element = etree.SubElement(parent, qualified, nsmap={None: namespace})
+    else:
+        element = etree.SubElement(parent, qualified)
+    if attrs:
+        for key, value in attrs.items():
+            if value is not None:
+                element.set(key, value)
     if text is not None:
         element.text = text
     return element
 
 
 def _ns(element: etree._Element) -> str | None:
-    return etree.QName(element).namespace
+    tag = element.tag
+    return tag[1 : tag.index("}")] if tag[0] == "{" else None
 
 
 def kind(element: etree._Element) -> str:

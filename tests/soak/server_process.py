@@ -4,7 +4,7 @@ Its own process so its resident memory is its own. It prints `PORT <n>`, then
 answers each `stats` line on stdin with one JSON line: resident memory after a
 full garbage collection, sessions, connections, every room's occupants, and
 every ERROR log record and asyncio exception-handler call seen so far. EOF on
-stdin stops it. Usage: `python tests/soak/server_process.py [DATABASE]`.
+stdin stops it. Usage: `python tests/soak/server_process.py [DATABASE]`, or `ServerProcess()`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import resource
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,35 @@ async def main(database: Path | None) -> None:
         }
         print(json.dumps(stats), flush=True)
     await server.stop()
+
+
+class ServerProcess:
+    """Runs this file as a child process; `stats()` asks it, `stop()` ends it (EOF)."""
+
+    def __init__(self, database: Path | None = None) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, *([str(database)] if database else [])],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line.startswith("PORT "):
+            self.process.kill()
+            raise RuntimeError(f"the server did not start: {line}{self.process.stderr.read()}")
+        self.port = int(line.split()[1])
+
+    def stats(self) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write("stats\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+    def stop(self) -> str:
+        _, stderr = self.process.communicate(timeout=30)
+        return stderr
 
 
 if __name__ == "__main__":

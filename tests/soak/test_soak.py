@@ -12,19 +12,15 @@ the soak is within 10% of its memory after warm-up.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 from invariants import Verdict, check
 from loadgen import Soak
+from server_process import ServerProcess
 
-HERE = Path(__file__).parent
 CLIENTS = 300
 ROOMS = 30
 CI_SECONDS = 45.0
@@ -37,33 +33,6 @@ def soak_seconds(config: pytest.Config) -> float:
     if "SCANSION_SOAK_SECONDS" in os.environ:
         return float(os.environ["SCANSION_SOAK_SECONDS"])
     return LONG_SECONDS if config.getoption("--soak-long", False) else CI_SECONDS
-
-
-class ServerProcess:
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(HERE / "server_process.py")],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line.startswith("PORT "):
-            self.process.kill()
-            raise RuntimeError(f"the server did not start: {line}{self.process.stderr.read()}")
-        self.port = int(line.split()[1])
-
-    def stats(self) -> dict[str, Any]:
-        assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write("stats\n")
-        self.process.stdin.flush()
-        return json.loads(self.process.stdout.readline())
-
-    def stop(self) -> str:
-        _, stderr = self.process.communicate(timeout=30)
-        return stderr
 
 
 async def _stats(server: ServerProcess) -> dict[str, Any]:
