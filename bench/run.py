@@ -87,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         console.print("bench: uvloop is not installed (pip install uvloop)")
         return EXIT_USAGE
     try:
-        medians = uvloop.run(_bench(names, scenarios, args.repeat, limits, ports, args.json, console))
+        medians = uvloop.run(
+            _bench(names, scenarios, args.repeat, limits, ports, args.json, console)
+        )
     except KeyboardInterrupt:
         console.print("bench: interrupted")
         return EXIT_INTERRUPTED
@@ -162,9 +164,7 @@ async def _start_all(
 async def _run_one(scenario: Scenario, server: TargetServer, limits: Limits) -> Measurement:
     if server.pid is not None and server.cpu_seconds() is None:
         return failed(scenario.name, server.name, scenario.unit, "the server process is gone")
-    context = RunContext(
-        Address("127.0.0.1", server.port), server.name, server.cpu_seconds, limits
-    )
+    context = RunContext(Address("127.0.0.1", server.port), server.name, server.cpu_seconds, limits)
     return await scenario.run(context)
 
 
@@ -191,8 +191,8 @@ def results_table(medians: list[Measurement], scenarios: list[Scenario]) -> Tabl
         caption="lost/dup/ooo: deliveries lost, duplicated, out of order (summed over runs); "
         "ref/this: reference throughput divided by this target's",
     )
-    table.add_column("scenario")
-    table.add_column("target")
+    table.add_column("scenario", no_wrap=True)
+    table.add_column("target", no_wrap=True)
     for column in ("throughput", "done", "p50 ms", "p99 ms"):
         table.add_column(column, justify="right", no_wrap=True)
     for column in ("server CPU s", "loadgen CPU s", "lost", "dup", "ooo", "ref/this"):

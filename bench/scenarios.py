@@ -97,9 +97,7 @@ async def _login_all(ctx: RunContext, users: list[str]) -> list[Connection]:
             raise LoadError(f"{user}: login timed out") from None
 
     try:
-        await _bounded(
-            (lambda i=i, u=u: one(i, u) for i, u in enumerate(users)), SETUP_CONCURRENCY
-        )
+        await _bounded((lambda i=i, u=u: one(i, u) for i, u in enumerate(users)), SETUP_CONCURRENCY)
     except BaseException:
         await _close_all(list(connections.values()))
         raise
@@ -274,7 +272,9 @@ class Joins:
         finally:
             await _close_all(connections)
 
-    async def _measure(self, ctx: RunContext, room: str, connections: list[Connection]) -> Measurement:
+    async def _measure(
+        self, ctx: RunContext, room: str, connections: list[Connection]
+    ) -> Measurement:
         owner, joiners = connections[0], connections[1:]
         try:
             await create_room(owner, room, "owner", ctx.limits.step_timeout)
@@ -443,8 +443,12 @@ def parse_scenario(text: str) -> Scenario:
         else:
             raise ScenarioError(f"unknown scenario {text!r}; expected {_FORMS}")
     except KeyError as missing:
-        raise ScenarioError(f"scenario {text!r} needs {missing.args[0]}=N; expected {_FORMS}")
+        raise ScenarioError(
+            f"scenario {text!r} needs {missing.args[0]}=N; expected {_FORMS}"
+        ) from None
     if values:
-        raise ScenarioError(f"unknown setting(s) {', '.join(values)} in {text!r}; expected {_FORMS}")
+        raise ScenarioError(
+            f"unknown setting(s) {', '.join(values)} in {text!r}; expected {_FORMS}"
+        )
     scenario.check()
     return scenario

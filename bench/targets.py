@@ -17,6 +17,7 @@ import asyncio
 import os
 import socket
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,7 +125,10 @@ class TargetServer:
         self.pid = None
 
     async def _start_reference(self) -> None:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        )
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -179,21 +183,30 @@ class TargetServer:
 
 
 async def _run_script(script: Path, command: str, port: int, timeout: float) -> None:
+    """Run a shared start/stop script. Its output goes to a file, not a pipe: the server
+    it daemonizes inherits the descriptors and would hold a pipe open forever."""
     env = dict(os.environ, ORACLE_REAL_CLOCK="1")
-    process = await asyncio.create_subprocess_exec(
-        str(script),
-        command,
-        str(port),
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        _, err = await asyncio.wait_for(process.communicate(), timeout)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise TargetUnavailable(f"{script.name} {command} {port} took over {timeout:g} s") from None
+    with tempfile.TemporaryFile() as errors:
+        process = await asyncio.create_subprocess_exec(
+            str(script),
+            command,
+            str(port),
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=errors,
+        )
+        try:
+            await asyncio.wait_for(process.wait(), timeout)
+        except TimeoutError:
+            if process.returncode is None:
+                process.kill()
+            await process.wait()
+            raise TargetUnavailable(
+                f"{script.name} {command} {port} took over {timeout:g} s"
+            ) from None
+        errors.seek(0)
+        reason = errors.read().decode(errors="replace").strip()
     if process.returncode != 0:
-        reason = err.decode(errors="replace").strip() or f"exit status {process.returncode}"
+        reason = reason or f"exit status {process.returncode}"
         raise TargetUnavailable(f"{script.name} {command} {port} failed: {reason}")

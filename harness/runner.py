@@ -41,7 +41,6 @@ from harness.results import (
     StepResult,
     TrafficEntry,
 )
-from harness.schema import validate_stanza
 from harness.stanza_text import BlockSyntaxError, substitute
 from harness.targets import Endpoint, Target
 from harness.xmpp import namespaces as ns
@@ -398,6 +397,8 @@ class _ScriptRun:
         if self.options.record_traffic:
             self._log(session.actor.name, "received", show_xml(stanza))
         if self.options.validate:
+            from harness.schema import validate_stanza  # xmlschema: a slow import, used rarely
+
             problems = tuple(str(violation) for violation in validate_stanza(stanza))
             if problems:
                 step = self.script.steps[self.step_index]

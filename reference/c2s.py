@@ -29,6 +29,7 @@ from reference.tls import server_context
 if TYPE_CHECKING:
     from reference.router import Hub
 
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 log = logging.getLogger("reference.c2s")
 
 _TLS_STARTTLS = f"{{{ns.TLS}}}starttls"
@@ -84,6 +85,7 @@ class ClientSession(asyncio.Protocol):
         self.username: str | None = None
         self.bare_jid: str | None = None
         self.full_jid: str | None = None
+        self.lang = "en"  # the stream's xml:lang, given to stanzas that carry none
         self.to_attribute = b""  # ` to="full JID"`, ready for readdressed broadcasts
         # Presence state the router keeps per session (RFC 6121).
         self.presence: etree._Element | None = None  # last available presence, for new resources
@@ -220,6 +222,7 @@ class ClientSession(asyncio.Protocol):
         if root.get("version") is None:
             self.fail("unsupported-version", "XMPP 1.0 streams only (version='1.0')")
             return
+        self.lang = root.get(_XML_LANG) or "en"
         header = wire.stream_header(self.hub.domain, _new_id())
         self.header_sent = True
         if self.username is None:

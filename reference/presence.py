@@ -79,6 +79,10 @@ class PresenceHandler:
         if jid is None:
             self.hub.bounce(stanza, "modify", "jid-malformed")
             return
+        if kind == "probe" and jid.resource:
+            # A probe of one resource (a MUC occupant) goes as addressed, not to the account.
+            self.hub.deliver(stanza, jid)
+            return
         if kind not in _BROADCAST_TYPES:
             self._outbound_subscription(stanza, session.bare_jid, session.full_jid, jid.bare)  # type: ignore[arg-type]
             return

@@ -24,12 +24,6 @@ MUC_SPECS = sorted((ROOT / "specs" / "muc").glob("*.scs"))
 SEED_COPIES = sorted((ROOT / "specs" / "prosody").glob("muc_*.scs"))
 OPTIONS = RunOptions(timeout=3.0, quiet_period=0.5)
 
-# Behaviour that lives in the reference server's core, not in the MUC service.
-CORE_GAPS = {
-    "muc_presence_probe": "the server core sends a client's presence probe to an occupant JID "
-    "to the room's bare JID instead of routing it to the MUC service as addressed",
-}
-
 
 def _run(path: Path, target: str) -> ScriptResult:
     return asyncio.run(run_on_target(parse_file(path), parse_target(target), OPTIONS))
@@ -49,11 +43,7 @@ def test_there_is_a_script_per_behaviour() -> None:
 
 
 @pytest.mark.parametrize("path", MUC_SPECS + SEED_COPIES, ids=lambda p: p.stem)
-def test_script_holds_on_prosody_and_reference(
-    path: Path, prosody: tuple[str, int], request: pytest.FixtureRequest
-) -> None:
-    if path.stem in CORE_GAPS:
-        request.applymarker(pytest.mark.xfail(reason=CORE_GAPS[path.stem], strict=True))
+def test_script_holds_on_prosody_and_reference(path: Path, prosody: tuple[str, int]) -> None:
     host, port = prosody
     on_prosody = _run(path, f"{host}:{port}")
     on_reference = _run(path, "reference")

@@ -1,7 +1,9 @@
-"""Reports built from hand-made results: JSON shape, JUnit structure, console text."""
+"""Reports built from hand-made results: JSON shape, JUnit structure, console text, for
+one target and for a matrix of several."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from datetime import UTC, datetime
@@ -13,10 +15,14 @@ from rich.console import Console
 from harness import __version__
 from harness.reporting import failure_text, summary_text, traffic_text
 from harness.reporting.console import ConsoleReport
-from harness.reporting.json_report import to_json, write_json
+from harness.reporting.json_report import matrix_to_json, to_json, write_json
 from harness.reporting.junit import to_junit, write_junit
+from harness.reporting.markdown import to_markdown
+from harness.reporting.matrix import MatrixConsoleReport
 from harness.results import (
     Failure,
+    InvalidStanza,
+    MatrixResult,
     RunResult,
     ScriptResult,
     Status,
@@ -241,3 +247,119 @@ def test_console_unreachable() -> None:
     assert _console(run, verbose=False).strip() == (
         "target unreachable: cannot connect to localhost:1: refused"
     )
+
+
+def _matrix() -> MatrixResult:
+    reference = RunResult(
+        "reference",
+        [
+            dataclasses.replace(_run().scripts[0], traffic=()),
+            dataclasses.replace(_run().scripts[1], status=Status.PASSED, failure=None),
+        ],
+        duration_s=1.5,
+        server="scansion-py reference server 0.1.0",
+        validated=True,
+    )
+    prosody = RunResult(
+        "prosody",
+        [
+            dataclasses.replace(
+                _run().scripts[0],
+                traffic=(),
+                invalid=(
+                    InvalidStanza(0, 9, "Romeo", "<presence type='x'/>", ("/presence/@type: bad",)),
+                ),
+            ),
+            _run().scripts[1],
+        ],
+        duration_s=6.0,
+        server="Prosody 0.12.3",
+        validated=True,
+    )
+    return MatrixResult(
+        [reference, prosody], datetime(2026, 1, 2, 3, 4, tzinfo=UTC), duration_s=6.1
+    )
+
+
+def test_matrix_json_holds_one_single_target_report_per_target() -> None:
+    matrix = _matrix()
+    report = json.loads(json.dumps(matrix_to_json(matrix)))
+    assert list(report) == ["tool", "version", "targets", "runs"]
+    assert report["targets"] == [
+        {"name": "reference", "server": "scansion-py reference server 0.1.0"},
+        {"name": "prosody", "server": "Prosody 0.12.3"},
+    ]
+    assert report["runs"] == [json.loads(json.dumps(to_json(run))) for run in matrix.runs]
+    prosody = report["runs"][1]
+    assert list(prosody) == ["tool", "version", "target", "summary", "scripts"]
+    assert prosody["summary"]["invalid_stanzas"] == 1
+    assert prosody["scripts"][0]["invalid_stanzas"] == [
+        {
+            "line": 9,
+            "step": 0,
+            "actor": "Romeo",
+            "stanza": "<presence type='x'/>",
+            "problems": ["/presence/@type: bad"],
+        }
+    ]
+    assert prosody["scripts"][1]["status"] == "failed"
+
+
+def test_json_writes_the_matrix_shape_for_a_matrix(tmp_path: Path) -> None:
+    path = tmp_path / "report.json"
+    write_json(_matrix(), path)
+    assert json.loads(path.read_text(encoding="utf-8"))["runs"][0]["target"] == "reference"
+
+
+def test_junit_has_one_suite_per_target() -> None:
+    root = etree.fromstring(to_junit(_matrix()))
+    suites = root.findall("testsuite")
+    assert [suite.get("name") for suite in suites] == [
+        "scansion-py against reference",
+        "scansion-py against prosody",
+    ]
+    assert (root.get("tests"), root.get("failures")) == ("4", "1")
+    assert [suite.get("failures") for suite in suites] == ["0", "1"]
+    server = suites[1].find("properties/property[@name='server']")
+    assert server is not None and server.get("value") == "Prosody 0.12.3"
+    classnames = [case.get("classname") for case in suites[1].findall("testcase")]
+    assert classnames == ["prosody.specs.basic", "prosody.specs.muc.leave"]
+    err = suites[1].find("testcase/system-err")
+    assert err is not None and "/presence/@type: bad" in err.text
+
+
+def test_console_matrix_table_and_totals() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    report = MatrixConsoleReport(
+        Console(file=out, force_terminal=False, width=60), Console(file=err, force_terminal=False)
+    )
+    report.start(4)
+    report.finish(_matrix())
+    text = out.getvalue()
+    assert "\x1b[" not in text
+    lines = text.splitlines()
+    row = next(line for line in lines if "specs/muc/leave.scs" in line and "PASS" in line)
+    assert row.split() == ["specs/muc/leave.scs", "PASS", "FAIL"]
+    basic = next(line for line in lines if line.split()[:1] == ["specs/basic.scs"])
+    assert basic.split() == ["specs/basic.scs", "PASS", "PASS", "⚠1"]
+    assert any(line.split()[:3] == ["passed", "2/2", "1/2"] for line in lines)
+    assert "Prosody 0.12.3" in text, "the server each target runs heads its column"
+    assert "── prosody ──" in text and "specs/muc/leave.scs:42: Juliet receives" in text
+    assert "/presence/@type: bad" in text
+    assert lines[-1] == summary_text(_matrix().runs[1])
+    assert lines[-1].endswith("; 1 schema-invalid stanza received")
+
+
+def test_markdown_summary() -> None:
+    text = to_markdown(_matrix(), regenerate="scansion-py report")
+    assert text.startswith("# Conformance summary\n")
+    assert "Generated 2026-01-02 03:04 UTC by scansion-py" in text
+    assert "`scansion-py report` regenerates it" in text
+    assert "| prosody | Prosody 0.12.3 | 1/2 | 1 | 0 | 1 |" in text
+    assert "| script | reference | prosody |" in text
+    assert "| Leaving a room<br>`specs/muc/leave.scs` | ✅ pass | ❌ fail |" in text
+    assert "| Basic login<br>`specs/basic.scs` | ✅ pass | ✅ pass ⚠ 1 |" in text
+    assert (
+        "- **prosody** `specs/muc/leave.scs:42` Juliet receives: no matching stanza within 5 s "
+        "(/presence/@type: expected 'unavailable', got 'available')"
+    ) in text

@@ -76,8 +76,14 @@ class MatrixConsoleReport:
             self._details(run)
         table = matrix_table(matrix)
         # Never squeeze the table into a narrow console (CI logs): cut cells say nothing.
-        width = Measurement.get(self.out, self.out.options, table).maximum
-        self.out.print(table, width=max(width, self.out.width))
+        unbounded = self.out.options.update_width(10_000)
+        width = Measurement.get(self.out, unbounded, table).maximum
+        narrow = self.out.width
+        self.out.width = max(width, narrow)
+        try:
+            self.out.print(table)
+        finally:
+            self.out.width = narrow
         for run in matrix.runs:
             if run.unreachable is not None:
                 line = Text(f"{run.target}: unreachable: {run.unreachable}", style="bold red")
