@@ -12,11 +12,13 @@ import asyncio
 import re
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bench.loadgen import MUC_HOST, Connection, LoadError, expectation
 
 _EVENT = re.compile(rb"<presence\b([^>]*)>|fo:(\d+):(\d+)<")
+_MARKER = re.compile(rb"fo:(\d+):(\d+)<")
 _FROM = re.compile(rb"""\bfrom=(['"])([^'"]*)\1""")
 _TYPE = re.compile(rb"""\btype=(['"])([^'"]*)\1""")
 _ERROR_CONDITION = re.compile(rb"<error\b[^>]*>\s*<([A-Za-z-]+)")
@@ -24,6 +26,11 @@ _CONFIGURED = expectation(rb"<iq\b[^>]*\bid=['\"]bench-config['\"][^>]*>")
 _STATUS_201 = re.compile(rb"""code=['"]201['"]""")
 
 NICK_PREFIX = b"n"
+_ROOM_FULL = ("resource-constraint", "service-unavailable")
+_ROOM_FULL_HINT = (
+    "the room is full? ejabberd's mod_muc allows 200 occupants per room by default "
+    "(max_users) and the room configuration cannot go beyond it"
+)
 
 
 def nick(index: int) -> str:
@@ -108,28 +115,35 @@ class Occupant:
         now = time.perf_counter_ns()
         if b"<stream:error" in chunk:
             self.tally.errors[f"stream error sent to {self.nick}"] += 1
-        for match in _EVENT.finditer(chunk):
-            attributes = match[1]
-            if attributes is None:
-                self._message(int(match[2]), now - int(match[3]), now)
-            else:
-                self._presence(attributes, chunk, match.end(), now)
+        if b"<presence" in chunk:
+            for match in _EVENT.finditer(chunk):
+                attributes = match[1]
+                if attributes is None:
+                    self._messages(((match[2], match[3]),), now)
+                else:
+                    self._presence(attributes, chunk, match.end(), now)
+        else:  # the fan-out phase: messages only, the hot path
+            self._messages(_MARKER.findall(chunk), now)
 
-    def _message(self, seq: int, latency_ns: int, now: int) -> None:
+    def _messages(self, markers: Iterable[tuple[bytes, bytes]], now: int) -> None:
         seen = self._messages_seen
-        if seq >= len(seen):
-            self.tally.errors[f"message with unknown sequence number {seq}"] += 1
-            return
-        if seen[seq]:
-            self.tally.duplicated += 1
-            return
-        seen[seq] = 1
-        if seq < self._max_seq:
-            self.tally.out_of_order += 1
-        else:
-            self._max_seq = seq
-        self.tally.latencies_ns.append(latency_ns)
-        self.tally.delivered(now)
+        tally = self.tally
+        latencies = tally.latencies_ns
+        for seq_text, sent in markers:
+            seq = int(seq_text)
+            if seq >= len(seen):
+                tally.errors[f"message with unknown sequence number {seq}"] += 1
+                continue
+            if seen[seq]:
+                tally.duplicated += 1
+                continue
+            seen[seq] = 1
+            if seq < self._max_seq:
+                tally.out_of_order += 1
+            else:
+                self._max_seq = seq
+            latencies.append(now - int(sent))
+            tally.delivered(now)
 
     def _presence(self, attributes: bytes, chunk: bytes, end: int, now: int) -> None:
         sender = _FROM.search(attributes)
@@ -141,6 +155,8 @@ class Occupant:
             if presence_type == b"error":
                 condition = _ERROR_CONDITION.search(chunk, end)
                 reason = condition[1].decode() if condition else "an error"
+                if reason in _ROOM_FULL:
+                    reason += f" ({_ROOM_FULL_HINT})"
                 if not self.joined.done():
                     self.joined.set_exception(LoadError(f"join refused: {reason}"))
                 return
@@ -169,12 +185,16 @@ class Occupant:
         self.tally.delivered(now)
 
 
-async def create_room(conn: Connection, room: str, nickname: str, timeout: float) -> None:
-    """Join `room` as its creator and unlock it with the default configuration.
+async def create_room(
+    conn: Connection, room: str, nickname: str, occupants: int, timeout: float
+) -> None:
+    """Join `room` as its creator and unlock it, room for `occupants` asked for.
 
     Prosody (and rooms per XEP-0045) lock a new room, answering with status 201,
-    until the owner submits the configuration form; an empty submit accepts the
-    defaults. A room that already existed is refused: scenarios use fresh names."""
+    until the owner submits the configuration form; the submitted form keeps the
+    defaults but asks for `muc#roomconfig_maxusers` (ejabberd allows 200 by
+    default; servers without the field ignore it). A room that already existed is
+    refused: scenarios use fresh names."""
     own = f"{room}/{nickname}".encode()
     self_presence = expectation(
         rb"<presence\b[^>]*from=['\"]" + re.escape(own) + rb"['\"][^>]*>.*?</presence>"
@@ -190,7 +210,10 @@ async def create_room(conn: Connection, room: str, nickname: str, timeout: float
             (
                 f"<iq type='set' to='{room}' id='bench-config'>"
                 "<query xmlns='http://jabber.org/protocol/muc#owner'>"
-                "<x xmlns='jabber:x:data' type='submit'/></query></iq>"
+                "<x xmlns='jabber:x:data' type='submit'>"
+                "<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value>"
+                "</field><field var='muc#roomconfig_maxusers'>"
+                f"<value>{occupants}</value></field></x></query></iq>"
             ).encode()
         )
         answer = (await conn.expect(_CONFIGURED, f"configuring room {room}"))["want"]

@@ -96,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     if not medians:
         return 1
     # Wide enough for every column even when stdout is not a terminal.
-    Console(width=max(Console().width, 150)).print(results_table(medians, scenarios))
+    Console(width=max(Console().width, 180)).print(results_table(medians, scenarios))
     _print_errors(medians, console)
+    _warn_when_generator_bound(medians, console)
     return 0
 
 
@@ -178,6 +179,14 @@ def _number(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def _cpu_per_unit_us(measured: Measurement) -> float | None:
+    """Server CPU per delivery, join or login: comparable even when the generator limits."""
+    done_per_run = measured.done / measured.runs
+    if measured.server_cpu_s is None or done_per_run == 0:
+        return None
+    return measured.server_cpu_s / done_per_run * 1e6
+
+
 def _count(value: int | None) -> str:
     if value is None:
         return "n/a"
@@ -188,14 +197,15 @@ def results_table(medians: list[Measurement], scenarios: list[Scenario]) -> Tabl
     runs = max(m.runs for m in medians)
     table = Table(
         title=f"Median of {runs} run(s) per scenario and target",
-        caption="lost/dup/ooo: deliveries lost, duplicated, out of order (summed over runs); "
-        "ref/this: reference throughput divided by this target's",
+        caption="done: over all runs; µs/unit: server CPU per delivery, join or login; "
+        "lost/dup/ooo: deliveries lost, duplicated, out of order (summed over runs); "
+        "ref/this: reference rate divided by this target's",
     )
     table.add_column("scenario", no_wrap=True)
     table.add_column("target", no_wrap=True)
-    for column in ("throughput", "done", "p50 ms", "p99 ms"):
+    for column in ("rate", "done", "p50 ms", "p99 ms", "srv CPU s", "µs/unit", "gen CPU s"):
         table.add_column(column, justify="right", no_wrap=True)
-    for column in ("server CPU s", "loadgen CPU s", "lost", "dup", "ooo", "ref/this"):
+    for column in ("lost", "dup", "ooo", "ref/this"):
         table.add_column(column, justify="right", no_wrap=True)
     by_scenario: dict[str, list[Measurement]] = {}
     for median in medians:
@@ -207,17 +217,17 @@ def results_table(medians: list[Measurement], scenarios: list[Scenario]) -> Tabl
             ratio = "-"
             if reference is not None and measured is not reference and measured.throughput > 0:
                 ratio = f"{reference.throughput / measured.throughput:.2f}x"
-            done_style = "" if measured.done == measured.expected else "bold red"
+            done = f"{measured.done}/{measured.expected}"
+            label = (scenario.name, f"[dim]{scenario.unit}[/]")
             table.add_row(
-                scenario.name if index == 0 else "",
+                label[0] if index == 0 else label[1] if index == 1 else "",
                 measured.target,
-                f"{measured.throughput:,.0f} {measured.unit}",
-                f"[{done_style}]{measured.done}/{measured.expected}[/]"
-                if done_style
-                else f"{measured.done}/{measured.expected}",
+                f"{measured.throughput:,.0f}",
+                done if measured.done == measured.expected else f"[bold red]{done}[/]",
                 _number(measured.p50_ms),
                 _number(measured.p99_ms),
                 _number(measured.server_cpu_s, 2),
+                _number(_cpu_per_unit_us(measured)),
                 _number(measured.loadgen_cpu_s, 2),
                 _count(measured.lost),
                 _count(measured.duplicated),
@@ -234,6 +244,19 @@ def _print_errors(medians: list[Measurement], console: Console) -> None:
             times = f" ({count}x)" if count > 1 else ""
             console.print(
                 f"{measured.scenario} on {measured.target}: {message}{times}", markup=False
+            )
+
+
+def _warn_when_generator_bound(medians: list[Measurement], console: Console) -> None:
+    """A rate is the server's only while the load generator has CPU to spare."""
+    for measured in medians:
+        if measured.seconds > 0 and measured.loadgen_cpu_s > 0.7 * measured.seconds:
+            busy = measured.loadgen_cpu_s / measured.seconds
+            console.print(
+                f"note: {measured.scenario} on {measured.target}: the load generator was busy "
+                f"{busy:.0%} of the measured phase, so this rate may be its limit, not the "
+                "server's; compare server CPU per unit (srv CPU µs/unit) instead",
+                markup=False,
             )
 
 

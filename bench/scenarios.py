@@ -182,7 +182,7 @@ class FanOut:
         try:
             for r, room in enumerate(rooms):
                 members = connections[r * self.occupants : (r + 1) * self.occupants]
-                await create_room(members[0], room, "n0", ctx.limits.step_timeout)
+                await create_room(members[0], room, "n0", self.occupants, ctx.limits.step_timeout)
                 senders.append(members[0])
                 occupants.append(
                     Occupant(members[0], room, 0, tally, messages=self.messages, joined=True)
@@ -277,7 +277,7 @@ class Joins:
     ) -> Measurement:
         owner, joiners = connections[0], connections[1:]
         try:
-            await create_room(owner, room, "owner", ctx.limits.step_timeout)
+            await create_room(owner, room, "owner", self.joins + 1, ctx.limits.step_timeout)
         except (LoadError, TimeoutError) as exc:
             return failed(self.name, ctx.target, self.unit, f"setup: {_error_text(exc)}")
         owner.start_sink(lambda chunk: None)

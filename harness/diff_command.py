@@ -95,7 +95,7 @@ def diff_command(args: argparse.Namespace) -> int:
     try:
         targets = parse_targets(args.targets)
     except TargetError as exc:
-        err.print(f"scansion-py diff: {exc}", markup=False)
+        err.print(f"scansion-py diff: {exc}", markup=False, soft_wrap=True)
         return EXIT_USAGE
     if len(targets) != 2:
         err.print(

@@ -191,6 +191,7 @@ def _start_all(servers: list[RealServer], err: Console) -> list[int | str]:
             outcomes.append(f"no answer from {server.script} within {START_TIMEOUT_S} s")
             continue
         if process.returncode == 0:
+            err.print(f"started {server.name} on 127.0.0.1:{port}", markup=False)
             outcomes.append(port)
         else:
             reason = stderr.strip() or f"{server.script} exited with {process.returncode}"

@@ -168,7 +168,7 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         targets = parse_targets(args.targets)
     except TargetError as exc:
-        err.print(f"scansion-py run: {exc}", markup=False)
+        err.print(f"scansion-py run: {exc}", markup=False, soft_wrap=True)
         return EXIT_USAGE
     scripts = load_scripts(args.paths or [DEFAULT_PATH], args.keyword, err)
     if scripts is None:

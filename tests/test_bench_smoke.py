@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -71,14 +72,14 @@ def test_scenario_on_reference_is_complete_and_correct(scenario: Scenario) -> No
 
 
 @needs_reference
-def test_command_line_prints_table_and_json_lines(tmp_path: Path) -> None:
+def test_command_line_without_shared_runs_reference_only(tmp_path: Path) -> None:
     results = tmp_path / "results.jsonl"
     finished = subprocess.run(
         [
             sys.executable,
             "bench/run.py",
             "--targets",
-            "reference",
+            "reference,prosody",
             "--scenarios",
             "fanout:occupants=3:messages=5,logins:n=5:concurrency=2",
             "--repeat",
@@ -87,11 +88,13 @@ def test_command_line_prints_table_and_json_lines(tmp_path: Path) -> None:
             str(results),
         ],
         cwd=ROOT,
+        env={**os.environ, "SCANSION_SHARED": str(tmp_path / "absent")},
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert finished.returncode == 0, finished.stderr
+    assert "absent, so Prosody and ejabberd cannot run" in " ".join(finished.stderr.split())
     assert "fan-out: 3 occupants, 5 messages" in finished.stdout
     lines = [json.loads(line) for line in results.read_text().splitlines()]
     assert [line["kind"] for line in lines].count("run") == 4

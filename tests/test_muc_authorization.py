@@ -53,6 +53,12 @@ class Operation:
     request: Callable[[str, str], str]  # (room, id) -> the stanza
     condition: str  # Prosody's answer to anyone below `least`
     error_type: str
+    outsider: tuple[str, str] | None = None  # (type, condition) when that differs for outsiders
+
+    def expected(self, role: str) -> tuple[str, str]:
+        if role == "outsider" and self.outsider is not None:
+            return self.outsider
+        return (self.error_type, self.condition)
 
 
 def _iq(kind: str, namespace: str, payload: str = "") -> Callable[[str, str], str]:
@@ -181,6 +187,7 @@ OPERATIONS = [
         ),
         "forbidden",
         "auth",
+        outsider=("cancel", "not-acceptable"),  # not an occupant: may not send to the room at all
     ),
 ]
 
@@ -213,9 +220,8 @@ def condition_of(stanza: etree._Element) -> tuple[str | None, str | None]:
 async def room_with_everyone(host: tuple[str, int] | None) -> AsyncIterator[tuple[str, dict]]:
     """A fresh room on the reference server (host None) or at `host`, and its actors."""
     if host is None:
-        async with ReferenceServer(ServerConfig()) as server:
-            async with _populated(server.port) as populated:
-                yield populated
+        async with ReferenceServer(ServerConfig()) as server, _populated(server.port) as populated:
+            yield populated
     else:
         async with _populated(host[1]) as populated:
             yield populated
@@ -247,11 +253,9 @@ async def _populated(port: int) -> AsyncIterator[tuple[str, dict]]:
             lambda i: _iq("set", MUC_ADMIN, _item(nick="vic", role="visitor"))(room, i)
         )
         assert answer.get("type") == "result", etree.tostring(answer)
-        await owner.ask(
-            lambda i: (
-                f"<message to='{room}' type='groupchat' id='{i}'><subject>{SUBJECT}"
-                "</subject></message>"
-            )
+        await owner.session.request(
+            f"<message to='{room}' type='groupchat'><subject>{SUBJECT}</subject></message>",
+            lambda e: e.findtext(f"{{{ns.CLIENT}}}subject") == SUBJECT,
         )
         yield room, actors
     finally:
@@ -295,8 +299,14 @@ async def snapshot(owner: Actor, room: str) -> dict[str, object]:
     form = await owner.ask(lambda i: _iq("get", MUC_OWNER)(room, i))
     assert form.get("type") == "result", etree.tostring(form)
     state["config"] = sorted(
-        (f.get("var"), tuple(v.text or "" for v in f.iterfind(f"{{{DATA}}}value")))
+        (f.get("var") or "", tuple(v.text or "" for v in f.iterfind(f"{{{DATA}}}value")))
         for f in form.iter(f"{{{DATA}}}field")
+    )
+    info = await owner.ask(lambda i: _iq("get", ns.DISCO_INFO)(room, i))
+    assert info.get("type") == "result", etree.tostring(info)  # the room still exists
+    state["info"] = sorted(
+        (f.get("var") or "", tuple(v.text or "" for v in f.iterfind(f"{{{DATA}}}value")))
+        for f in info.iter(f"{{{DATA}}}field")
     )
     for attr, value in [("affiliation", a) for a in ("owner", "admin", "member", "outcast")] + [
         ("role", r) for r in ("moderator", "participant", "visitor")
@@ -305,7 +315,8 @@ async def snapshot(owner: Actor, room: str) -> dict[str, object]:
             lambda i, a=attr, v=value: _iq("get", MUC_ADMIN, _item(**{a: v}))(room, i)
         )
         state[value] = sorted(
-            (item.get("jid"), item.get("nick")) for item in answer.iter(f"{{{MUC_ADMIN}}}item")
+            (item.get("jid") or "", item.get("nick") or "")
+            for item in answer.iter(f"{{{MUC_ADMIN}}}item")
         )
     return state
 
@@ -329,10 +340,10 @@ def test_privileged_operations_are_refused_below_their_rank_and_change_nothing(
                 for role in RANK[: RANK.index(operation.least)]:
                     answer = await actors[role].ask(lambda i, o=operation: o.request(room, i))
                     got = condition_of(answer)
-                    if got != (operation.error_type, operation.condition):
+                    if got != operation.expected(role):
                         wrong.append(
                             f"{operation.name} by {role}: got {got}, "
-                            f"expected {(operation.error_type, operation.condition)}"
+                            f"expected {operation.expected(role)}"
                         )
                     after = await snapshot(owner, room)
                     if after != before:
@@ -342,3 +353,81 @@ def test_privileged_operations_are_refused_below_their_rank_and_change_nothing(
 
     wrong = asyncio.run(asyncio.wait_for(main(), 120))
     assert not wrong, "\n".join(wrong)
+
+
+def test_destroy_command_is_for_service_admins_only(target: tuple[str, int] | None) -> None:
+    """The ad-hoc destroy command (XEP-0050 on the service) refuses even the room's owner."""
+
+    async def main() -> None:
+        async with room_with_everyone(target) as (room, actors):
+            before = await snapshot(actors["owner"], room)
+            for role in RANK:
+                answer = await actors[role].ask(
+                    lambda i: (
+                        f"<iq type='set' id='{i}' to='conference.localhost'>"
+                        f"<command xmlns='{COMMANDS}' node='{DESTROY_COMMAND}' action='execute'>"
+                        f"<x xmlns='{DATA}' type='submit'><field var='FORM_TYPE'>"
+                        f"<value>{DESTROY_COMMAND}</value></field><field var='rooms'>"
+                        f"<value>{room}</value></field></x></command></iq>"
+                    )
+                )
+                assert condition_of(answer) == ("auth", "forbidden"), (role, answer.get("type"))
+            assert await snapshot(actors["owner"], room) == before
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def test_room_password_never_reaches_non_owners(target: tuple[str, int] | None) -> None:
+    async def main() -> None:
+        async with room_with_everyone(target) as (room, actors):
+            queries = [
+                _iq("get", ns.DISCO_INFO),
+                _iq("get", ns.DISCO_ITEMS),
+                _iq("get", MUC_OWNER),
+                _iq("get", MUC_ADMIN, _item(affiliation="member")),
+            ]
+            for role in RANK[:-1]:
+                for query in queries:
+                    await actors[role].ask(lambda i, q=query: q(room, i))
+                await actors[role].ask(
+                    lambda i: _iq("get", ns.DISCO_ITEMS)("conference.localhost", i)
+                )
+                await actors[role].ask(
+                    lambda i: _iq("get", ns.DISCO_INFO)("conference.localhost", i)
+                )
+                seen = b"".join(actors[role].replies)
+                assert SECRET.encode() not in seen, f"{role} learnt the room password"
+            form = await actors["owner"].ask(lambda i: _iq("get", MUC_OWNER)(room, i))
+            assert SECRET.encode() in etree.tostring(form), "the owner's form lacks the password"
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def test_no_one_speaks_for_someone_else_through_the_room(target: tuple[str, int] | None) -> None:
+    """A `from` naming the owner is overwritten by the server: the room sees the real sender."""
+
+    async def main() -> None:
+        async with room_with_everyone(target) as (room, actors):
+            owner, pat = actors["owner"], actors["participant"]
+            before = await snapshot(owner, room)
+            owner_jid = f"{USERS['owner']}@localhost/s{RANK.index('owner')}"
+            answer = await pat.ask(
+                lambda i: (
+                    f"<iq type='set' id='{i}' to='{room}' from='{owner_jid}'>"
+                    f"<query xmlns='{MUC_ADMIN}'>{_item(nick='mia', role='none')}</query></iq>"
+                )
+            )
+            assert condition_of(answer) == ("cancel", "not-allowed")
+            assert answer.get("to", "").startswith(f"{USERS['participant']}@localhost")
+            heard = owner.session.listen(
+                lambda e: e.findtext(f"{{{ns.CLIENT}}}body") == "as the owner"
+            )
+            await pat.session.send(
+                f"<message to='{room}' type='groupchat' from='{owner_jid}'>"
+                "<body>as the owner</body></message>"
+            )
+            message = await asyncio.wait_for(heard, 10)
+            assert message.get("from") == f"{room}/{USERS['participant']}"
+            assert await snapshot(owner, room) == before
+
+    asyncio.run(asyncio.wait_for(main(), 60))

@@ -6,9 +6,15 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import re
+import shutil
+import socket
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from lxml import etree
 from rich.console import Console
 
@@ -29,7 +35,9 @@ from harness.results import (
     StepResult,
     TrafficEntry,
 )
+from tests.conftest import ROOT
 
+CLI = "import sys; from harness.cli import main; sys.exit(main(sys.argv[1:]))"
 EXPECTED = "<presence type='unavailable'/>"
 CLOSEST = '<presence type="available"/>'
 
@@ -363,3 +371,42 @@ def test_markdown_summary() -> None:
         "- **prosody** `specs/muc/leave.scs:42` Juliet receives: no matching stanza within 5 s "
         "(/presence/@type: expected 'unavailable', got 'available')"
     ) in text
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.prosody
+@pytest.mark.ejabberd
+def test_report_command_writes_index_and_summary_and_stops_the_servers(
+    shared_dir: Path, tmp_path: Path
+) -> None:
+    """`scansion-py report` with the start scripts kept in reports/targets/."""
+    if shutil.which("apt-get") is None and shutil.which("prosodyctl") is None:
+        pytest.skip("Prosody is not installed and apt-get is absent")
+    script = tmp_path / "echo.scs"
+    script.write_text(
+        "# Presence comes back\n\n[Client] Romeo\n\tjid: romeo@localhost\n\tpassword: pw\n\n"
+        "---\n\nRomeo connects\n\nRomeo sends:\n\t<presence/>\n\n"
+        "Romeo receives:\n\t<presence/>\n\nRomeo disconnects\n"
+    )
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-c", CLI, "report", str(script), "--output", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    ports = [int(port) for port in re.findall(r"started \w+ on 127\.0\.0\.1:(\d+)", done.stderr)]
+    assert len(ports) == 2, done.stderr
+    assert not any(_listening(port) for port in ports), "both servers are stopped"
+    summary = (out / "SUMMARY.md").read_text()
+    assert "| prosody | Prosody 0.12.3 | 1/1 |" in summary
+    assert re.search(r"\| ejabberd \| ejabberd 23\.01\S* \| 1/1 \|", summary), summary
+    assert "| reference | scansion-py reference server" in summary
+    page = (out / "index.html").read_text()
+    assert 'id="matrix"' in page and "Prosody 0.12.3" in page

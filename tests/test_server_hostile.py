@@ -61,6 +61,10 @@ async def _with_bystander(
         ("<?php echo 1; ?>", "restricted-xml"),
         (TEN_MB_BODY, "policy-violation"),
         ("<r xmlns='urn:xmpp:sm:3'/>", "unsupported-stanza-type"),
+        ("<message>" + "<a>" * 5000, "not-well-formed"),
+        ("<presence><<<garbage", "not-well-formed"),
+        ("<message><body>\x00</body></message>", "not-well-formed"),
+        ("<message><body>" + "&amp;" * 60_000 + "</body></message>", "policy-violation"),
     ],
     ids=[
         "unclosed",
@@ -71,6 +75,10 @@ async def _with_bystander(
         "pi",
         "10MB-stanza",
         "unknown-element",
+        "deep-nesting",
+        "garbage-then-silence",
+        "nul-character",
+        "many-entities",
     ],
 )
 def test_bad_input_after_login_ends_only_that_stream(payload: str, condition: str) -> None:

@@ -17,7 +17,13 @@ from pathlib import Path
 
 from harness import __version__
 from harness.reporting import location, traffic_text
-from harness.reporting.divergence import NOT_REACHED, Divergence, Side, first_divergence
+from harness.reporting.divergence import (
+    NOT_REACHED,
+    Divergence,
+    Side,
+    first_divergence,
+    marked_lines,
+)
 from harness.reporting.json_report import TOOL
 from harness.results import MatrixResult, RunResult, ScriptResult, Status
 
@@ -167,7 +173,7 @@ def _matrix_cell(cell: ScriptResult | None, row: int, column: int) -> str:
     tip = cell.failure.message if cell.failure else f"{cell.duration_s:.2f} s"
     return (
         f'<td class="cell {cell.status.value}"><a href="#d{row}-{column}" title="{_e(tip)}">'
-        f"{label}</a>{warn}</td>"
+        f"{label}{warn}</a></td>"
     )
 
 
@@ -178,10 +184,13 @@ def _details(matrix: MatrixResult, rows: list[Path]) -> str:
         present = [(target, cell) for target, cell in cells if cell is not None]
         title = next((c.title for _, c in present if c.title), path.stem)
         parts = [f'<h3>{_e(title)} <span class="path">{_e(path)}</span></h3>']
-        parts.extend(_divergence(d) for d in _divergences(present))
+        divergences = list(_divergences(present))
+        parts.extend(_divergence(d) for d in divergences)
+        # A failure its divergence already shows starts folded: one copy on screen is enough.
+        shown = {d.right.target for d in divergences}
         for c, (target, cell) in enumerate(cells):
             if cell is not None:
-                parts.append(_cell_details(target, cell, r, c))
+                parts.append(_cell_details(target, cell, r, c, folded=target in shown))
         sections.append(f'<section class="script" id="s{r}">{"".join(parts)}</section>')
     return f'<section class="details"><h2>Scripts</h2>{"".join(sections)}</section>'
 
@@ -206,15 +215,18 @@ def _divergence(d: Divergence) -> str:
         '<div class="diverge">'
         f"<h4>Where {_e(d.left.target)} and {_e(d.right.target)} diverge: "
         f"line {d.line}, {_e(d.actor)} {_e(d.action)}</h4>{expected}"
-        f'<div class="sides">{_side(d.left)}{_side(d.right)}</div></div>'
+        f'<div class="sides">{_side(d.left, d.right)}{_side(d.right, d.left)}</div></div>'
     )
 
 
-def _side(side: Side) -> str:
+def _side(side: Side, other: Side) -> str:
+    """One target's column; lines the other target's stanzas lack are marked."""
     status = side.outcome if side.outcome != NOT_REACHED else "none"
-    stanzas = "".join(f"<pre>{_e(s)}</pre>" for s in side.stanzas) or (
-        '<p class="muted">no stanza</p>'
-    )
+    lines = [
+        f"<mark>{_e(line)}</mark>" if differs else _e(line)
+        for line, differs in marked_lines(side.stanzas, other.stanzas)
+    ]
+    stanzas = f"<pre>{chr(10).join(lines)}</pre>" if lines else '<p class="muted">no stanza</p>'
     why = f'<p class="why">{_e(side.explanation)}</p>' if side.explanation else ""
     others = [s for s in side.received if s not in side.stanzas]
     extra = ""
@@ -224,13 +236,13 @@ def _side(side: Side) -> str:
             f"</summary>{''.join(f'<pre>{_e(s)}</pre>' for s in others)}</details>"
         )
     return (
-        f'<div class="side {status}"><h5>{_e(side.target)} '
-        f'<span class="badge {status}">{_e(side.outcome)}</span></h5>'
+        f'<div class="side {status}"><p class="side-head">{_e(side.target)} '
+        f'<span class="badge {status}">{_e(side.outcome)}</span></p>'
         f"<p>{_e(side.message)}</p>{stanzas}{why}{extra}</div>"
     )
 
 
-def _cell_details(target: str, cell: ScriptResult, row: int, column: int) -> str:
+def _cell_details(target: str, cell: ScriptResult, row: int, column: int, *, folded: bool) -> str:
     status = cell.status.value
     summary = (
         f'<span class="badge {status}">{_LABELS[cell.status]}</span> {_e(target)}'
@@ -264,7 +276,7 @@ def _cell_details(target: str, cell: ScriptResult, row: int, column: int) -> str
         )
     if not body:
         body.append('<p class="muted">Every step held.</p>')
-    opened = " open" if failure is not None or cell.invalid else ""
+    opened = " open" if (failure is not None and not folded) or cell.invalid else ""
     return (
         f'<details class="cell-details {status}" id="d{row}-{column}"{opened}>'
         f"<summary>{summary}</summary>"
@@ -286,7 +298,7 @@ h4{font-size:14px;margin:0 0 8px}h5{font-size:12px;margin:10px 0 4px;text-transf
 letter-spacing:.04em;color:var(--muted)}
 pre{background:#fff;border:1px solid var(--line);border-radius:6px;padding:8px 10px;margin:4px 0;
 overflow-x:auto;font:12px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;
-white-space:pre}
+white-space:pre;tab-size:2}
 .head{display:flex;justify-content:space-between;align-items:flex-start;gap:24px;
 flex-wrap:wrap;margin-bottom:20px}
 .verdict{display:inline-block;margin:8px 0 0;padding:2px 10px;border-radius:999px;
@@ -325,7 +337,7 @@ color:var(--muted);font-weight:400}
 h3 .path{display:inline;margin-left:6px}
 .matrix tfoot td,.matrix tfoot th{font-weight:700;border-bottom:0;background:var(--bg)}
 .matrix tr.hidden{display:none}
-.cell a{display:inline-block;min-width:58px;padding:2px 8px;border-radius:4px;font-weight:700;
+.cell a{display:inline-block;min-width:84px;padding:2px 8px;border-radius:4px;font-weight:700;
 font-size:12px;text-decoration:none}
 .cell.passed a{background:var(--pass-bg);color:var(--pass)}
 .cell.failed a{background:var(--fail-bg);color:var(--fail)}
@@ -333,6 +345,7 @@ font-size:12px;text-decoration:none}
 .cell.none{color:var(--muted)}
 .differs-mark{margin-left:6px;color:var(--fail);font-weight:700}
 .warn-mark{color:var(--warn);font-size:12px;font-weight:600}
+.cell .warn-mark{font-size:11px;margin-left:2px}
 .details{margin-top:28px}
 .script{background:#fff;border:1px solid var(--line);border-radius:8px;padding:14px 16px;
 margin-bottom:12px}
@@ -360,7 +373,9 @@ background:#fcfcfd}
 .side{min-width:0;border-top:3px solid var(--line);padding-top:4px}
 .side.passed{border-color:var(--pass)}.side.failed{border-color:var(--fail)}
 .side.errored{border-color:var(--error)}
-.side p{margin:4px 0}
+.side p{margin:4px 0}.side .side-head{font-weight:700;font-size:14px}
+.side pre{white-space:pre-wrap;overflow-wrap:anywhere}
+.side mark{background:var(--warn-bg);color:inherit;border-radius:2px}
 .traffic{max-height:360px;overflow:auto}
 footer{margin:24px 0 0;color:var(--muted);font-size:12px}
 @media (max-width:700px){.sides{grid-template-columns:1fr}.facts{grid-template-columns:1fr 1fr}}

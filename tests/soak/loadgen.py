@@ -175,17 +175,22 @@ class Session:
         assert self._writer is not None
         await self._writer.drain()
 
-    async def request(self, data: str, accept: Callable[[etree._Element], bool]) -> etree._Element:
-        """Send, then wait for the first stanza `accept` takes (bounded by WAIT)."""
+    def listen(self, accept: Callable[[etree._Element], bool]) -> asyncio.Future[etree._Element]:
+        """A future for the first stanza from now on that `accept` takes."""
         future: asyncio.Future[etree._Element] = asyncio.get_running_loop().create_future()
         waiter = (accept, future)
         self._waiters.append(waiter)
+        future.add_done_callback(lambda _: self._waiters.remove(waiter))
+        return future
+
+    async def request(self, data: str, accept: Callable[[etree._Element], bool]) -> etree._Element:
+        """Send, then wait for the first stanza `accept` takes (bounded by WAIT)."""
+        answer = self.listen(accept)
         try:
             await self.send(data)
-            return await asyncio.wait_for(future, WAIT)
+            return await asyncio.wait_for(answer, WAIT)
         finally:
-            if waiter in self._waiters:
-                self._waiters.remove(waiter)
+            answer.cancel()
 
     async def ping(self) -> None:
         self.seq += 1
@@ -240,14 +245,16 @@ class Session:
     def _record(self, stanza: etree._Element) -> None:
         sender = stanza.get("from") or ""
         room, _, nick = sender.partition("/")
-        if not room.endswith("@" + SERVICE) or not nick:
+        if not room.endswith("@" + SERVICE):
             return
-        kind = etree.QName(stanza).localname
         stanza_type = stanza.get("type")
-        if stanza_type == "error":
+        if stanza_type == "error":  # from the room itself (e.g. no longer an occupant) or a nick
             if stanza.get("id"):
                 self.errors.add(stanza.get("id") or "")
             return
+        if not nick:
+            return
+        kind = etree.QName(stanza).localname
         records = self.records.setdefault(room, [])
         if kind == "presence" and nick:
             statuses = stanza.iterfind(f"{{{MUC_USER}}}x/{{{MUC_USER}}}status")

@@ -1,0 +1,216 @@
+"""The HTML report in a real headless Chromium: the page renders the matrix, its script
+runs without a console error, it fetches nothing, and a screenshot is kept in
+tests/artifacts/ for a human to look at.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from lxml import html as lxml_html
+
+from harness.reporting.html import to_html, write_html
+from harness.results import (
+    Failure,
+    InvalidStanza,
+    MatrixResult,
+    RunResult,
+    ScriptResult,
+    Status,
+    StepResult,
+    TrafficEntry,
+)
+from tests.conftest import ROOT
+
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--enable-logging=stderr",
+    "--v=0",
+]
+_CONSOLE = re.compile(r":CONSOLE[:(]\d+\)?\] (?P<message>.*)")
+
+MATCHED = '<iq type="result" from="localhost" id="v1">\n  <query xmlns="jabber:iq:version"/>\n</iq>'
+CLOSEST = '<iq type="error" from="localhost" id="v1">\n  <error type="cancel"/>\n</iq>'
+
+
+def _steps(statuses: list[Status]) -> tuple[StepResult, ...]:
+    actions = ["connects", "sends", "receives", "disconnects"]
+    return tuple(
+        StepResult(
+            i,
+            9 + 3 * i,
+            "Romeo",
+            actions[i],
+            status,
+            0.01,
+            received=(MATCHED,) if actions[i] == "receives" and status is Status.PASSED else (),
+        )
+        for i, status in enumerate(statuses)
+    )
+
+
+def sample_matrix() -> MatrixResult:
+    """Three targets, one script they disagree on, one schema finding, one target down."""
+    path = Path("specs/core/version.scs")
+    other = Path("specs/core/login.scs")
+    passing = ScriptResult(
+        path, "The server tells its version", Status.PASSED, 0.2, _steps([Status.PASSED] * 4)
+    )
+    failing = ScriptResult(
+        path,
+        "The server tells its version",
+        Status.FAILED,
+        5.1,
+        _steps([Status.PASSED, Status.PASSED, Status.FAILED]),
+        Failure(
+            15,
+            2,
+            "Romeo",
+            "receives",
+            "no matching stanza within 5 s",
+            '<iq type="result" id="v1"/>',
+            CLOSEST,
+            "/iq/@type: expected 'result', received 'error'",
+            1,
+        ),
+        traffic=(TrafficEntry(0.1, "Romeo", "received", CLOSEST, step=2),),
+    )
+    login = ScriptResult(
+        other,
+        "A client logs in & <binds>",
+        Status.PASSED,
+        0.1,
+        _steps([Status.PASSED, Status.PASSED]),
+    )
+    login_invalid = ScriptResult(
+        other,
+        "A client logs in & <binds>",
+        Status.PASSED,
+        0.1,
+        _steps([Status.PASSED, Status.PASSED]),
+        invalid=(
+            InvalidStanza(1, 12, "Romeo", "<presence type='bogus'/>", ("/presence/@type: bad",)),
+        ),
+    )
+    return MatrixResult(
+        [
+            RunResult("prosody", [login, passing], 1.2, server="Prosody 0.12.3", validated=True),
+            RunResult(
+                "reference",
+                [login_invalid, failing],
+                5.3,
+                server="scansion-py reference server 0.1.0",
+                validated=True,
+            ),
+            RunResult("ejabberd", [], 0.0, unreachable="cannot connect to 127.0.0.1:1: refused"),
+        ],
+        datetime(2026, 1, 2, 3, 4, tzinfo=UTC),
+        5.4,
+    )
+
+
+@pytest.fixture
+def chromium(tmp_path: Path) -> Iterator[list[str]]:
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (Debian package 'chromium')")
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    yield [CHROMIUM, *FLAGS, f"--user-data-dir={profile}"]
+
+
+def browse(chromium: list[str], *args: str) -> tuple[str, list[str]]:
+    """Run Chromium; its stdout and the page's console messages."""
+    done = subprocess.run(
+        [*chromium, *args], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    console = [m["message"] for m in map(_CONSOLE.search, done.stderr.splitlines()) if m]
+    return done.stdout, console
+
+
+def test_console_messages_are_caught(chromium: list[str], tmp_path: Path) -> None:
+    """The check below would see a script error: a page with one shows it."""
+    page = tmp_path / "broken.html"
+    page.write_text("<!DOCTYPE html><html><body><script>noSuchFunction();</script></body></html>")
+    _, console = browse(chromium, "--dump-dom", page.as_uri())
+    assert any("Uncaught ReferenceError" in message for message in console), console
+
+
+def test_report_renders_in_chromium(chromium: list[str], tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    write_html(sample_matrix(), page)
+    # The passing prosody cell of the first row starts closed; its anchor must open it.
+    dom, console = browse(chromium, "--dump-dom", page.as_uri() + "#d0-0")
+    assert console == [], "the page logs nothing and throws nothing"
+    document = lxml_html.fromstring(dom)
+    table = document.get_element_by_id("matrix")
+    headers = [(th.text, th.findtext("span")) for th in table.findall("thead/tr/th")]
+    assert headers == [
+        ("Script", None),
+        ("prosody", "Prosody 0.12.3"),
+        ("reference", "scansion-py reference server 0.1.0"),
+        ("ejabberd", ""),
+    ]
+    rows = table.findall("tbody/tr")
+    cells = [[" ".join(td.text_content().split()) for td in row.findall("td")] for row in rows]
+    assert cells == [["PASS", "PASS ⚠ 1", "—"], ["PASS", "FAIL", "—"]]
+    assert rows[1].get("class") == "differs failing"
+    assert "A client logs in & <binds>" in rows[0].find("th").text_content()
+    assert [td.text_content() for td in table.findall("tfoot/tr/td")] == [
+        "2/2",
+        "1/2",
+        "unreachable",
+    ]
+    assert document.get_element_by_id("d0-0").get("open") is not None, "the anchor's JS ran"
+    folded = document.get_element_by_id("d1-1")
+    assert folded.get("open") is None, "the divergence above already shows this failure"
+    assert document.get_element_by_id("d0-1").get("open") is not None, "schema findings show"
+    divergence = document.find_class("diverge")[0].text_content()
+    assert "Where prosody and reference diverge: line 15, Romeo receives" in divergence
+    sides = [side.text_content() for side in document.find_class("side")]
+    assert 'type="result"' in sides[0] and 'type="error"' in sides[1]
+    marked = [mark.text_content() for mark in document.find_class("side")[1].iter("mark")]
+    assert marked == ['<iq type="error" from="localhost" id="v1">', '  <error type="cancel"/>']
+    assert "Unreachable: cannot connect to 127.0.0.1:1: refused" in dom
+    assert "/presence/@type: bad" in dom
+    fetched = document.xpath("//script[@src] | //link[@href] | //img[@src] | //iframe")
+    assert fetched == [], "self-contained: nothing is fetched"
+
+
+def test_report_screenshot(chromium: list[str], tmp_path: Path) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = tmp_path / "report.html"
+    write_html(sample_matrix(), page)
+    shot = ARTIFACTS / "html_report.png"
+    shot.unlink(missing_ok=True)
+    browse(
+        chromium,
+        f"--screenshot={shot}",
+        "--window-size=1280,1400",
+        "--hide-scrollbars",
+        page.as_uri(),
+    )
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > 20_000, "a rendered page, not a blank one"
+
+
+def test_text_from_servers_is_escaped() -> None:
+    matrix = sample_matrix()
+    page = to_html(matrix)
+    assert "<binds>" not in page and "&lt;binds&gt;" in page
+    assert "<presence type='bogus'/>" not in page
