@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, ROOT, SEEDS
 
 from harness import __version__
 from harness.cli import main
 from harness.discovery import find_scripts
+from tests.conftest import CORPUS, ROOT, SEEDS
 
 PROJECT_SEEDS = ROOT / "specs" / "prosody"
 GOOD = "# Good\n[Client] Romeo\n\tjid: romeo@localhost\n---\nRomeo connects\n"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, ROOT, SEEDS
 
 from harness.cli import main
+from tests.conftest import CORPUS, ROOT, SEEDS
 
 PROJECT_SEEDS = ROOT / "specs" / "prosody"
 HEADER = (

@@ -11,12 +11,12 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
 from harness.parser import parse_file
 from harness.results import ScriptResult, Status
 from harness.runner import RunOptions, run_on_target
 from harness.targets import parse_target
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.prosody
 

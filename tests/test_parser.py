@@ -7,12 +7,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, ROOT, SEEDS
 from lark import Lark
 from lark import logger as lark_logger
 
 from harness.model import Action, Script
 from harness.parser import GRAMMAR, ScriptError, parse_file, parse_text
+from tests.conftest import CORPUS, ROOT, SEEDS
 
 PROJECT_SEEDS = ROOT / "specs" / "prosody"
 SHARED_SCRIPTS = ("seeds", SEEDS), ("corpus", CORPUS)

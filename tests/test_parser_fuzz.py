@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from conftest import CORPUS, ROOT, SEEDS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness.model import Script
 from harness.parser import ScriptError, parse_text
+from tests.conftest import CORPUS, ROOT, SEEDS
 
 SCRIPTS = sorted((ROOT / "specs" / "prosody").glob("*.scs"))
 SCRIPTS += sorted(SEEDS.glob("*.scs")) + sorted(CORPUS.glob("*.scs"))

@@ -6,8 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, free_port
 from lxml import etree
+
+from tests.conftest import ROOT, free_port
 
 pytest_plugins = ("pytester",)
 

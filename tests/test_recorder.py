@@ -46,14 +46,6 @@ from tests.conftest import ROOT, free_port
 slixmpp = pytest.importorskip("slixmpp")
 
 ROOM = "verona@conference.localhost"
-DRIVER = (
-    "import sys\n"
-    "from harness import cli, record_command\n"
-    "if record_command not in cli.COMMANDS:\n"
-    "    cli.COMMANDS += (record_command,)\n"
-    "sys.exit(cli.main(sys.argv[1:]))\n"
-)
-
 
 # --------------------------------------------------------------------------- helpers
 
@@ -208,8 +200,8 @@ def test_direct_messages_on_prosody_replay_green(prosody: tuple[str, int], tmp_p
 async def run_record(*args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable,
-        "-c",
-        DRIVER,
+        "-m",
+        "harness",
         "record",
         *args,
         cwd=ROOT,

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TRACES
 
 from harness.replay import (
     RecordingError,
@@ -17,6 +16,7 @@ from harness.replay import (
     replay,
     replay_file,
 )
+from tests.conftest import TRACES
 
 RUNS = ("run0", "run1", "run2", "run3")
 SCRIPTS_PER_RUN = 36

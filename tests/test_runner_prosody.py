@@ -28,14 +28,6 @@ pytestmark = pytest.mark.prosody
 
 SCRIPTS = sorted(SEEDS.glob("*.scs")) + sorted(CORPUS.glob("*.scs"))
 BROKEN_TIMEOUT = 1.0
-# A sed-free way to run `scansion-py run` from a subprocess whether or not cli.py lists it yet.
-DRIVER = (
-    "import sys\n"
-    "from harness import cli, run_command\n"
-    "if run_command not in cli.COMMANDS:\n"
-    "    cli.COMMANDS += (run_command,)\n"
-    "sys.exit(cli.main(sys.argv[1:]))\n"
-)
 _ROOT_TAG = re.compile(r"""\s*<(?P<name>[\w.:-]+)(?P<attributes>(?:[^>"']|"[^"]*"|'[^']*')*)""")
 _ATTRIBUTE = re.compile(r"""(?P<name>[\w.:-]+)\s*=\s*(?P<quote>["'])(?P<value>.*?)(?P=quote)""")
 
@@ -133,7 +125,7 @@ def test_breaking_an_expectation_changes_exactly_one_attribute() -> None:
 
 def scansion(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", DRIVER, "run", *args],
+        [sys.executable, "-m", "harness", "run", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, ROOT, TRACES
 from lxml import etree
 
 from harness import stanza_text
@@ -21,6 +20,7 @@ from harness.schema import (
     validate_stanza,
 )
 from harness.xmpp import namespaces as ns
+from tests.conftest import CORPUS, ROOT, TRACES
 
 SEED_SCRIPTS = sorted((ROOT / "specs" / "prosody").glob("*.scs"))
 MUC_USER = f"xmlns='{ns.MUC_USER}'"

@@ -10,8 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import ROOT, free_port
 from test_server_support import RawClient
+
+from tests.conftest import ROOT, free_port
 
 LAUNCH = (
     "import argparse, sys\n"

@@ -7,7 +7,6 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, ROOT
 
 from harness.parser import parse_file
 from harness.results import ScriptResult, Status
@@ -15,6 +14,7 @@ from harness.runner import RunOptions, run_script
 from harness.targets import Endpoint
 from reference.config import ServerConfig
 from reference.server import ReferenceServer
+from tests.conftest import CORPUS, ROOT
 
 CORE_SPECS = sorted((ROOT / "specs" / "core").glob("*.scs"))
 CORPUS_SCRIPTS = [
