@@ -3,7 +3,8 @@
 An occupant's sink scans each chunk once with one regular expression for the
 two things that matter: presence opening tags (who joined, and whether our own
 join was refused) and the `fo:SEQ:SENT_NS<` markers in fan-out message bodies.
-Every delivery is checked for loss, duplication and order on the fly.
+Every delivery is checked for loss, duplication and order on the fly, or, while
+counting is deferred, recorded with its arrival time and checked afterwards.
 """
 
 from __future__ import annotations
@@ -60,6 +61,17 @@ class Tally:
     last_ns: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     complete: asyncio.Event = field(default_factory=asyncio.Event)
+    arrived: int = 0  # fan-out markers recorded while counting is deferred, unchecked
+
+    @property
+    def progress(self) -> int:
+        return self.unique + self.arrived
+
+    def recorded(self, markers: int) -> None:
+        """Markers arrived but not checked yet: enough of them end the wait for now."""
+        self.arrived += markers
+        if self.expected and self.arrived >= self.expected:
+            self.complete.set()
 
     def delivered(self, now_ns: int) -> None:
         self.unique += 1
@@ -101,8 +113,13 @@ class Occupant:
         self._messages_seen = bytearray(messages)
         self._max_seq = -1
         self._presences_seen = bytearray(peers)
+        self._in_room = joined  # our own presence was checked: newcomers come in order from here
         self._last_peer_after_join = -1
+        self._own_presence_tag = re.compile(
+            rb"<presence\b([^>]*\bfrom=(['\"])" + re.escape(self._own) + rb"\2[^>]*)>"
+        )
         self.count_presences = peers > 0
+        self._deferred: list[tuple[int, bytes]] | None = None
         self.joined: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         if joined:  # the room's creator, already in
             self.joined.set_result(time.perf_counter_ns())
@@ -111,8 +128,33 @@ class Occupant:
     def join(self) -> None:
         self.conn.send(join_presence(self.room, self.nick))
 
+    def defer_counting(self) -> None:
+        """Only record what arrives (with arrival times) until `count_deferred`; until
+        joined, also look for our own presence, which ends the join.
+
+        During a measured phase the generator then spends almost nothing per
+        chunk, so what is timed is the server; the counts come out the same."""
+        self._deferred = []
+
+    def count_deferred(self) -> None:
+        """Check what was recorded, in arrival order, and check live from now on."""
+        recorded, self._deferred = self._deferred or [], None
+        for now, chunk in recorded:
+            self.tally.arrived -= chunk.count(b"fo:")
+            self._scan(chunk, now)
+
     def _feed(self, chunk: bytes) -> None:
         now = time.perf_counter_ns()
+        if self._deferred is None:
+            self._scan(chunk, now)
+            return
+        self._deferred.append((now, chunk))
+        self.tally.recorded(chunk.count(b"fo:"))
+        if not self.joined.done() and (own := self._own_presence_tag.search(chunk)) is not None:
+            kind = _TYPE.search(own[1])
+            self._join_answered(kind[2] if kind else b"", chunk, own.end(), now)
+
+    def _scan(self, chunk: bytes, now: int) -> None:
         if b"<stream:error" in chunk:
             self.tally.errors[f"stream error sent to {self.nick}"] += 1
         if b"<presence" in chunk:
@@ -152,22 +194,30 @@ class Occupant:
         kind = _TYPE.search(attributes)
         presence_type = kind[2] if kind else b""
         if sender[2] == self._own:
+            self._join_answered(presence_type, chunk, end, now)
             if presence_type == b"error":
-                condition = _ERROR_CONDITION.search(chunk, end)
-                reason = condition[1].decode() if condition else "an error"
-                if reason in _ROOM_FULL:
-                    reason += f" ({_ROOM_FULL_HINT})"
-                if not self.joined.done():
-                    self.joined.set_exception(LoadError(f"join refused: {reason}"))
                 return
-            if presence_type == b"" and not self.joined.done():
-                self.joined.set_result(now)
+            if presence_type == b"":
+                self._in_room = True
         if presence_type != b"" or not self.count_presences:
             return
         peer_nick = sender[2][len(self._occupant_prefix) :]
         if not peer_nick.startswith(NICK_PREFIX) or not peer_nick[1:].isdigit():
             return
         self._peer_presence(int(peer_nick[1:]), now)
+
+    def _join_answered(self, presence_type: bytes, chunk: bytes, end: int, now: int) -> None:
+        """Our own presence: the join is confirmed, or refused with an error."""
+        if self.joined.done():
+            return
+        if presence_type == b"error":
+            condition = _ERROR_CONDITION.search(chunk, end)
+            reason = condition[1].decode() if condition else "an error"
+            if reason in _ROOM_FULL:
+                reason += f" ({_ROOM_FULL_HINT})"
+            self.joined.set_exception(LoadError(f"join refused: {reason}"))
+        elif presence_type == b"":
+            self.joined.set_result(now)
 
     def _peer_presence(self, peer: int, now: int) -> None:
         seen = self._presences_seen
@@ -177,7 +227,7 @@ class Occupant:
             self.tally.duplicated += 1
             return
         seen[peer] = 1
-        if self.joined.done():
+        if self._in_room:
             # After our own join, newcomers must be announced in the order they joined.
             if peer < self._last_peer_after_join:
                 self.tally.out_of_order += 1

@@ -116,11 +116,11 @@ async def _settle(tally: Tally, limits: Limits, started: float) -> None:
         if remaining <= 0:
             tally.errors[f"run stopped after {limits.run_timeout:g} s"] += 1
             return
-        before = tally.unique
+        before = tally.progress
         try:
             await asyncio.wait_for(tally.complete.wait(), min(limits.idle_timeout, remaining))
         except TimeoutError:
-            if tally.unique == before:
+            if tally.progress == before:
                 tally.errors[f"nothing arrived for {limits.idle_timeout:g} s"] += 1
                 return
 
@@ -196,6 +196,8 @@ class FanOut:
             return failed(self.name, ctx.target, self.unit, f"setup: {_error_text(exc)}")
 
         tally.expect(len(occupants) * self.messages)
+        for occupant in occupants:
+            occupant.defer_counting()
         loop = asyncio.get_running_loop()
         phase = _Phase(ctx.server_cpu)
         started = loop.time()
@@ -208,6 +210,11 @@ class FanOut:
                 )
         await _settle(tally, ctx.limits, started)
         phase.finish()
+        for occupant in occupants:
+            occupant.count_deferred()
+        if tally.unique < tally.expected and not tally.errors:
+            tally.complete.clear()  # duplicates made it look complete: wait for the rest
+            await _settle(tally, ctx.limits, started)
         seconds = max(tally.last_ns - phase.start_ns, 1) / 1e9
         tally.errors.update(_dropped(connections))
         return Measurement(
@@ -285,6 +292,8 @@ class Joins:
         occupants = [
             Occupant(conn, room, i, tally, peers=self.joins) for i, conn in enumerate(joiners)
         ]
+        for occupant in occupants:
+            occupant.defer_counting()
         loop = asyncio.get_running_loop()
         phase = _Phase(ctx.server_cpu)
         started = loop.time()
@@ -305,9 +314,11 @@ class Joins:
                 continue
             latencies.append(last_join_ns - sent)
             joined += 1
+        phase.finish()  # the server has sent everything once the last joiner is in
+        for occupant in occupants:
+            occupant.count_deferred()
         tally.expect(joined * joined)
         await _settle(tally, ctx.limits, started)
-        phase.finish()
         seconds = max(last_join_ns - phase.start_ns, 1) / 1e9
         tally.errors.update(_dropped(connections))
         return Measurement(

@@ -169,7 +169,7 @@ def divergence_panel(divergence: Divergence) -> Panel:
     )
     parts: list[RenderableType] = []
     if divergence.expected is not None:
-        parts += [Text("expected:", style="bold"), Text(divergence.expected), Text("")]
+        parts += [Text("expected:", style="bold"), Text(divergence.expected, tab_size=2), Text("")]
     parts.append(table)
     title = f"line {divergence.line}: {divergence.actor} {divergence.action}"
     return Panel(Group(*parts), title=title, title_align="left", box=box.ROUNDED)

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Iterable
-from copy import deepcopy
+from collections.abc import Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
@@ -161,9 +160,23 @@ class Hub:
             if session is not None:
                 session.send(rendered.with_to(session.to_attribute))
             else:  # offline, not normalised, or not a client: the general path, on a copy
-                copy = deepcopy(stanza)
-                copy.set("to", recipient)
-                self.route(copy)
+                self.route(rendered.addressed(recipient))
+
+    def route_rendered(self, rendered: Sequence[wire.Readdressable], recipient: str) -> None:
+        """Deliver stanzas serialised beforehand to one JID, in order.
+
+        A bound session gets them in one write (a MUC occupant list: one write,
+        not one per occupant); anyone else gets each through the general path,
+        as `route_copies` does."""
+        if not rendered:
+            return
+        session = self.sessions.get(recipient)
+        if session is not None:
+            fragment = session.to_attribute
+            session.send(b"".join([each.with_to(fragment) for each in rendered]))
+            return
+        for each in rendered:
+            self.route(each.addressed(recipient))
 
     # -- delivery -------------------------------------------------------------
 
@@ -181,7 +194,10 @@ class Hub:
         if component is not None:
             component.handle(stanza)
         else:
-            self.bounce(stanza, "cancel", "remote-server-not-found")
+            # No server-to-server links: answered as Prosody does with s2s disabled.
+            self.bounce(
+                stanza, "cancel", "not-allowed", "Communication with remote domains is not enabled"
+            )
 
     def _to_server(self, stanza: etree._Element) -> None:
         tag = stanza.tag

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from copy import deepcopy
 
 from lxml import etree
 
@@ -44,9 +45,12 @@ def serialise(stanza: etree._Element) -> bytes:
 
 
 class Readdressable:
-    """One serialisation of a stanza, renderable with any `to` (or none)."""
+    """One serialisation of a stanza, renderable with any `to` (or none).
 
-    __slots__ = ("_head", "_tail")
+    It keeps the stanza for recipients that need an element rather than bytes
+    (offline, a component): the stanza must not change while this is in use."""
+
+    __slots__ = ("_head", "_tail", "stanza")
 
     def __init__(self, stanza: etree._Element) -> None:
         original = stanza.get("to")
@@ -59,6 +63,7 @@ class Readdressable:
         head, _, tail = data.partition(_MARKER_ATTR)
         self._head = head
         self._tail = tail
+        self.stanza = stanza
 
     def to(self, jid: str | None) -> bytes:
         if jid is None:
@@ -68,6 +73,12 @@ class Readdressable:
     def with_to(self, fragment: bytes) -> bytes:
         """The stanza with a precomputed `to_attribute` (a session keeps its own)."""
         return b"".join((self._head, fragment, self._tail))
+
+    def addressed(self, jid: str) -> etree._Element:
+        """A copy of the stanza as an element, sent to `jid`."""
+        copy = deepcopy(self.stanza)
+        copy.set("to", jid)
+        return copy
 
 
 def make(kind: str, attrs: dict[str, str]) -> etree._Element:

@@ -70,7 +70,9 @@ def test_slow_consumer_is_cut_off_and_others_stay_fast() -> None:
             sleeper = await _slow_consumer(server.port)
             await _join(sleeper, "sleeper")
             session = server.hub.sessions[sleeper.full_jid]
-            bystanders = [await RawClient.logged_in(server.port, f"b{i}") for i in range(BYSTANDERS)]
+            bystanders = [
+                await RawClient.logged_in(server.port, f"b{i}") for i in range(BYSTANDERS)
+            ]
             for index, bystander in enumerate(bystanders):
                 await _join(bystander, f"b{index}")
             latencies: list[list[float]] = [[] for _ in bystanders]

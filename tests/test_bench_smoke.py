@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -138,6 +139,25 @@ def test_duplicated_reordered_and_missing_messages_are_counted(occupant_with_tal
     assert not tally.complete.is_set()
 
 
+def test_deferred_counting_finds_the_same_faults_with_arrival_times(occupant_with_tally) -> None:
+    occupant, conn, tally = occupant_with_tally
+    occupant.joined.set_result(0)
+    tally.expect(4)
+    occupant.defer_counting()
+    conn.data_received(_message(0) + _message(2) + _message(1))
+    arrived = time.perf_counter_ns()
+    assert tally.unique == 0 and not tally.complete.is_set()  # recorded, not checked yet
+    conn.data_received(_message(2))
+    assert tally.complete.is_set()  # four markers for four expected: stop waiting, then check
+    occupant.count_deferred()
+    assert (tally.unique, tally.duplicated, tally.out_of_order, tally.lost) == (3, 1, 1, 1)
+    assert tally.arrived == 0
+    assert max(tally.latencies_ns) <= arrived  # timed when they arrived, not when checked
+    tally.complete.clear()  # as the fan-out does when duplicates made it look complete
+    conn.data_received(_message(3))  # checked live again
+    assert (tally.unique, tally.lost) == (4, 0) and tally.complete.is_set()
+
+
 def test_presences_after_own_join_must_come_in_join_order(occupant_with_tally) -> None:
     occupant, conn, tally = occupant_with_tally
 
@@ -147,6 +167,21 @@ def test_presences_after_own_join_must_come_in_join_order(occupant_with_tally) -
     conn.data_received(presence("n0") + presence("n1"))
     assert occupant.joined.done()
     conn.data_received(presence("n2") + presence("n0") + presence("n9", " type='unavailable'"))
+    assert (tally.unique, tally.duplicated, tally.out_of_order) == (3, 1, 0)
+
+
+def test_deferred_join_is_confirmed_on_arrival_and_checked_afterwards(occupant_with_tally) -> None:
+    occupant, conn, tally = occupant_with_tally
+    occupant.defer_counting()
+
+    def presence(nick: str) -> bytes:
+        return f"<presence from='room@conference.localhost/{nick}'><x/></presence>".encode()
+
+    conn.data_received(presence("n2") + presence("n0"))  # the occupant list: any order
+    assert not occupant.joined.done()
+    conn.data_received(presence("n1") + presence("n0"))  # our own presence, then a duplicate
+    assert occupant.joined.done() and tally.unique == 0
+    occupant.count_deferred()
     assert (tally.unique, tally.duplicated, tally.out_of_order) == (3, 1, 0)
 
 

@@ -14,7 +14,7 @@ import pytest
 from harness.reporting.divergence import NOT_REACHED, first_divergence, marked_lines
 from harness.results import Failure, ScriptResult, Status, StepResult, TrafficEntry
 from tests.conftest import ROOT
-from tests.test_matrix import CLI, ECHO, SOFTWARE, SOFTWARE_RECEIVES_LINE
+from tests.test_matrix import ECHO, SOFTWARE, SOFTWARE_RECEIVES_LINE
 
 PATH = Path("specs/x.scs")
 MATCHED = '<iq type="result" id="v1"/>'
@@ -111,7 +111,7 @@ def test_marked_lines_flag_what_the_other_side_lacks() -> None:
 
 def diff(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", CLI, "diff", *args],
+        [sys.executable, "-m", "harness", "diff", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,

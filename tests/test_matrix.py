@@ -23,7 +23,6 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.prosody
 pytest.importorskip("reference.server", reason="the reference server is not built yet")
 
-CLI = "import sys; from harness.cli import main; sys.exit(main(sys.argv[1:]))"
 
 HEADER = (
     "[Client] Romeo\n\tjid: romeo@localhost/orchard\n\tpassword: pw\n\n---\n\nRomeo connects\n\n"
@@ -92,8 +91,8 @@ def test_cli_with_two_targets(
     done = subprocess.run(
         [
             sys.executable,
-            "-c",
-            CLI,
+            "-m",
+            "harness",
             "run",
             *map(str, scripts),
             "--timeout",
@@ -138,7 +137,17 @@ def test_cli_with_two_targets(
 
 def test_cli_rejects_the_same_target_twice(scripts: list[Path]) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", CLI, "run", str(scripts[0]), "-t", "reference", "-t", "reference"],
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            str(scripts[0]),
+            "-t",
+            "reference",
+            "-t",
+            "reference",
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,

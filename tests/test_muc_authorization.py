@@ -102,6 +102,27 @@ OPERATIONS = [
         "cancel",
     ),
     Operation(
+        "kick the owner",
+        "owner",
+        _iq("set", MUC_ADMIN, _item(nick="olivia", role="none")),
+        "not-allowed",
+        "cancel",
+    ),
+    Operation(
+        "ban the owner",
+        "owner",
+        _iq("set", MUC_ADMIN, _item(jid="olivia@localhost", affiliation="outcast")),
+        "not-allowed",
+        "cancel",
+    ),
+    Operation(
+        "silence the owner",
+        "owner",
+        _iq("set", MUC_ADMIN, _item(nick="olivia", role="visitor")),
+        "not-allowed",
+        "cancel",
+    ),
+    Operation(
         "get owner list",
         "admin",
         _iq("get", MUC_ADMIN, _item(affiliation="owner")),
@@ -336,6 +357,9 @@ def test_privileged_operations_are_refused_below_their_rank_and_change_nothing(
         async with room_with_everyone(target) as (room, actors):
             owner = actors["owner"]
             before = await snapshot(owner, room)
+            new_subject = owner.session.listen(
+                lambda e: e.find(f"{{{ns.CLIENT}}}subject") is not None
+            )
             for operation in OPERATIONS:
                 for role in RANK[: RANK.index(operation.least)]:
                     answer = await actors[role].ask(lambda i, o=operation: o.request(room, i))
@@ -349,6 +373,9 @@ def test_privileged_operations_are_refused_below_their_rank_and_change_nothing(
                     if after != before:
                         wrong.append(f"{operation.name} by {role} changed the room")
                         before = after
+            if new_subject.done():
+                wrong.append(f"the subject changed: {etree.tostring(new_subject.result())!r}")
+            new_subject.cancel()
         return wrong
 
     wrong = asyncio.run(asyncio.wait_for(main(), 120))

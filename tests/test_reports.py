@@ -37,7 +37,6 @@ from harness.results import (
 )
 from tests.conftest import ROOT
 
-CLI = "import sys; from harness.cli import main; sys.exit(main(sys.argv[1:]))"
 EXPECTED = "<presence type='unavailable'/>"
 CLOSEST = '<presence type="available"/>'
 
@@ -394,7 +393,7 @@ def test_report_command_writes_index_and_summary_and_stops_the_servers(
     )
     out = tmp_path / "out"
     done = subprocess.run(
-        [sys.executable, "-c", CLI, "report", str(script), "--output", str(out)],
+        [sys.executable, "-m", "harness", "report", str(script), "--output", str(out)],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -20,7 +20,6 @@ from tests.conftest import ROOT
 
 pytest.importorskip("reference.server", reason="the reference server is not built yet")
 
-CLI = "import sys; from harness.cli import main; sys.exit(main(sys.argv[1:]))"
 
 # Romeo sends Juliet a chat message carrying a MUC user item with a role no schema
 # allows; the server relays payloads as they are, so Juliet receives an invalid stanza.
@@ -90,7 +89,7 @@ def test_cli_reports_invalid_stanzas_in_console_json_and_html(tmp_path: Path) ->
     path = tmp_path / "relayed.scs"
     path.write_text(RELAYED_INVALID)
     report, page = tmp_path / "report.json", tmp_path / "report.html"
-    command = [sys.executable, "-c", CLI, "run", str(path), "--validate"]
+    command = [sys.executable, "-m", "harness", "run", str(path), "--validate"]
     done = subprocess.run(
         [*command, "--json", str(report), "--html", str(page)],
         capture_output=True,

@@ -74,7 +74,11 @@ def _header(matrix: MatrixResult) -> str:
         ("Schema checks", "on" if validated else "off"),
     ]
     items = "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in facts)
-    status = "All scripts pass on every target" if matrix.ok else "Targets differ from the specs"
+    status = (
+        "All scripts pass on every target"
+        if matrix.ok
+        else "Not every script passes on every target"
+    )
     badge = "ok" if matrix.ok else "bad"
     if matrix.interrupted:
         status, badge = "Interrupted: not every script ran", "bad"
@@ -96,15 +100,14 @@ def _card(run: RunResult) -> str:
         body = f'<p class="unreachable">Unreachable: {_e(run.unreachable)}</p>'
     else:
         share = 100 * run.passed / run.total if run.total else 0
-        invalid = ""
+        pills = [_pill(run.failed, "failed", "fail"), _pill(run.errored, "errored", "error")]
         if run.validated:
-            invalid = f'<span class="pill warn">{run.invalid_stanzas} invalid stanzas</span>'
+            pills.append(_pill(run.invalid_stanzas, "invalid stanzas", "warn"))
         body = (
             f'<p class="score"><strong>{run.passed}</strong> / {run.total} passed</p>'
             f'<div class="bar" role="img" aria-label="{share:.0f}% passed">'
             f'<span style="width:{share:.1f}%"></span></div>'
-            f'<p class="pills"><span class="pill fail">{run.failed} failed</span>'
-            f'<span class="pill error">{run.errored} errored</span>{invalid}</p>'
+            f'<p class="pills">{"".join(pills)}</p>'
             f'<p class="muted">{run.duration_s:.1f} s'
             f"{' (interrupted)' if run.interrupted else ''}</p>"
         )
@@ -112,6 +115,11 @@ def _card(run: RunResult) -> str:
         f'<article class="card"><h2>{_e(run.target)}</h2>'
         f'<p class="server">{_e(server)}</p>{body}</article>'
     )
+
+
+def _pill(count: int, label: str, kind: str) -> str:
+    """A count, coloured only when there is something to look at."""
+    return f'<span class="pill {kind if count else "zero"}">{count} {label}</span>'
 
 
 def _matrix_table(matrix: MatrixResult, rows: list[Path]) -> str:
@@ -143,13 +151,15 @@ def _matrix_table(matrix: MatrixResult, rows: list[Path]) -> str:
         f"<td>{'unreachable' if run.unreachable else f'{run.passed}/{run.total}'}</td>"
         for run in matrix.runs
     )
-    filters = (
-        '<div class="filters" role="group" aria-label="show">'
-        '<button type="button" data-filter="all" aria-pressed="true">All</button>'
-        '<button type="button" data-filter="differs" aria-pressed="false">Targets disagree</button>'
-        '<button type="button" data-filter="failing" aria-pressed="false">Not passing</button>'
-        "</div>"
+    choices = [("all", "All"), ("failing", "Not passing")]
+    if len(matrix.runs) > 1:
+        choices.insert(1, ("differs", "Targets disagree"))
+    buttons = "".join(
+        f'<button type="button" data-filter="{kind}" aria-pressed="{str(kind == "all").lower()}">'
+        f"{label}</button>"
+        for kind, label in choices
     )
+    filters = f'<div class="filters" role="group" aria-label="show">{buttons}</div>'
     return (
         '<section class="matrix-section"><div class="section-head"><h2>Matrix</h2>'
         f"{filters}</div>"
@@ -320,6 +330,7 @@ margin-bottom:24px}
 .pill.fail{background:var(--fail-bg);color:var(--fail)}
 .pill.error{background:var(--error-bg);color:var(--error)}
 .pill.warn{background:var(--warn-bg);color:var(--warn)}
+.pill.zero{background:var(--bg);color:var(--muted)}
 .muted{color:var(--muted)}.unreachable{color:var(--fail);font-weight:600}
 .section-head{display:flex;justify-content:space-between;align-items:center;gap:12px}
 .filters button{font:inherit;font-size:12px;border:1px solid var(--line);background:#fff;

@@ -63,7 +63,9 @@ def to_markdown(matrix: MatrixResult, regenerate: str = "") -> str:
     if failures:
         lines += ["", "## Where each failing script stopped", ""]
         for target, cell, failure in failures:
-            why = f" ({_md(failure.explanation)})" if failure.explanation else ""
+            # The explanation's last line names the difference; the rest repeats the message.
+            reason = failure.explanation.splitlines()[-1] if failure.explanation else ""
+            why = f" ({_md(reason)})" if reason else ""
             lines.append(
                 f"- **{_md(target)}** `{cell.path}:{failure.line}` {_md(failure.actor)} "
                 f"{_md(failure.action)}: {_md(failure.message)}{why}"

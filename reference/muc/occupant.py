@@ -3,7 +3,8 @@
 A user may join the same nickname from several resources; each session keeps the
 last presence it sent (the room's own namespaces removed, `from` set to the
 in-room JID), which is what others see. `primary` is the session whose presence
-represents the occupant.
+represents the occupant. `listed` caches how the occupant appears in occupant
+lists sent to joiners (see `presence.listed_presence`), rendered once per state.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from collections.abc import Iterator
 from lxml import etree
 
 from reference.muc import xml
+from reference.wire import Readdressable
 
 _FILTERED = (xml.MUC, xml.MUC_USER)
 
 
 class Occupant:
-    __slots__ = ("bare_jid", "nick", "primary", "role", "sessions", "stable_id")
+    __slots__ = ("bare_jid", "listed", "nick", "primary", "role", "sessions", "stable_id")
 
     def __init__(self, bare_jid: str, nick: str, role: str | None) -> None:
         self.bare_jid = bare_jid
@@ -27,6 +29,8 @@ class Occupant:
         self.sessions: dict[str, etree._Element] = {}
         self.primary: str | None = None
         self.stable_id: str | None = None
+        # anonymous? -> (the state it was rendered from, the rendering)
+        self.listed: dict[bool, tuple[tuple[object, ...], Readdressable]] = {}
 
     @property
     def nickname(self) -> str:
@@ -63,6 +67,7 @@ class Occupant:
         }
         copy.primary = self.primary
         copy.stable_id = self.stable_id
+        copy.listed = dict(self.listed)
         return copy
 
     def _live_session(self) -> str | None:

@@ -15,6 +15,7 @@ from reference.muc import xml
 from reference.muc.hooks import Event
 from reference.muc.occupant import Occupant
 from reference.muc.room import Room, bare, resource
+from reference.wire import Readdressable
 
 # Decides which occupants (or, with None, which affiliated absent JIDs) a list shows.
 ListFilter = Callable[[Occupant | None, str], bool]
@@ -138,8 +139,13 @@ def publicise(
     own = xml.clone(base)
     own.append(own_x)
 
+    seeing: dict[str | None, bool] = {}  # role -> sees real JIDs (the room's whois is fixed here)
+
     def audience(viewer: Occupant) -> etree._Element:
-        if room.can_see_real_jids(viewer):
+        sees = seeing.get(viewer.role)
+        if sees is None:
+            sees = seeing[viewer.role] = room.can_see_real_jids(viewer)
+        if sees:
             return variant("full")
         if viewer.bare_jid == occupant.bare_jid:
             return own
@@ -150,18 +156,17 @@ def publicise(
         return
 
     roles = broadcast_roles(room)
+    shown = (occupant.role or "none") in roles or force_unavailable
+    hidden_now = not shown and prev_role is not None and prev_role in roles
     recipients: dict[int, tuple[etree._Element, list[str]]] = {}
-    for other in list(room.occupants.values()):
-        if other.nick == occupant.nick:
-            continue
-        presence = audience(other)
-        if (occupant.role or "none") in roles or force_unavailable:
-            pass
-        elif prev_role is not None and prev_role in roles:
-            presence.set("type", "unavailable")
-        else:
-            continue
-        recipients.setdefault(id(presence), (presence, []))[1].extend(other.sessions)
+    if shown or hidden_now:  # otherwise the others neither see it nor saw it
+        for other in list(room.occupants.values()):
+            if other.nick == occupant.nick:
+                continue
+            presence = audience(other)
+            if hidden_now:  # it lost a role the room shows: to the others, it leaves
+                presence.set("type", "unavailable")
+            recipients.setdefault(id(presence), (presence, []))[1].extend(other.sessions)
     for presence, jids in recipients.values():
         room.route_copies(presence, jids)
 
@@ -183,29 +188,58 @@ def publicise(
         room.route(presence)
 
 
+def listed_presence(room: Room, occupant: Occupant, anonymous: bool) -> Readdressable | None:
+    """`occupant`'s presence as an occupant list shows it (None: it has none).
+
+    Rendered once per state and kept on the occupant: the state is its primary
+    presence (a new element whenever a session speaks), its affiliation, role
+    and, when real JIDs show, its sessions, so any change renders it anew.
+    `muc-build-occupant-presence` handlers see it once per rendering, without
+    the recipient's address."""
+    primary = occupant.presence()
+    if primary is None:
+        return None
+    state = (
+        primary,
+        room.get_affiliation(occupant.bare_jid),
+        occupant.role,
+        () if anonymous else tuple(occupant.sessions),
+    )
+    cached = occupant.listed.get(anonymous)
+    if cached is not None and cached[0] == state:
+        return cached[1]
+    presence = xml.clone(primary)
+    presence.append(add_items(room, occupant, muc_user_x(), anonymous))
+    room.hooks.fire(
+        "muc-build-occupant-presence", Event(room=room, occupant=occupant, stanza=presence)
+    )
+    rendered = Readdressable(presence)
+    occupant.listed[anonymous] = (state, rendered)
+    return rendered
+
+
 def send_occupant_list(room: Room, to: str, only: ListFilter | None = None) -> None:
     """Everyone's presence to a (re)joining session, then absent affiliated users
-    when the room shows role `none` (with reserved nicks, or real JIDs if visible)."""
+    when the room shows role `none` (with reserved nicks, or real JIDs if visible).
+
+    The present occupants go out in one batch of cached renderings, so a join
+    costs one write to the joiner however full the room is."""
     to_bare = bare(to)
     roles = broadcast_roles(room)
     anonymous = room.is_anonymous_for(to)
     present: set[str] = set()
+    listed: list[Readdressable] = []
     for occupant in list(room.occupants.values()):
         present.add(occupant.bare_jid)
         if only is not None and not only(occupant, occupant.bare_jid):
             continue
-        x = add_items(room, occupant, muc_user_x(), anonymous and to_bare != occupant.bare_jid)
-        primary = occupant.presence()
-        if primary is None:
-            continue
-        presence = xml.clone(primary)
-        presence.set("to", to)
-        presence.append(x)
-        room.hooks.fire(
-            "muc-build-occupant-presence", Event(room=room, occupant=occupant, stanza=presence)
-        )
-        if to_bare == occupant.bare_jid or (occupant.role or "none") in roles:
-            room.route(presence)
+        own = to_bare == occupant.bare_jid
+        if own or (occupant.role or "none") in roles:
+            rendered = listed_presence(room, occupant, anonymous and not own)
+            if rendered is not None:
+                listed.append(rendered)
+    if listed:
+        room.route_rendered(listed, to)
     if "none" not in roles:
         return
     for jid, affiliation in room.each_affiliation():

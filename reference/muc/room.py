@@ -9,7 +9,7 @@ through `hooks`; changing affiliations and roles is `authority`'s job.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
@@ -17,6 +17,7 @@ from lxml import etree
 from reference.muc.hooks import Event
 from reference.muc.occupant import Occupant
 from reference.muc.ranks import ROLES, affiliation_rank, role_rank
+from reference.wire import Readdressable
 
 if TYPE_CHECKING:
     from reference.muc.service import MUCService
@@ -55,6 +56,9 @@ class Room:
 
     def route_copies(self, stanza: etree._Element, recipients: Iterable[str]) -> None:
         self.service.route_copies(stanza, recipients)
+
+    def route_rendered(self, rendered: Sequence[Readdressable], recipient: str) -> None:
+        self.service.route_rendered(rendered, recipient)
 
     def route_to_occupant(self, occupant: Occupant, stanza: etree._Element) -> None:
         self.route_copies(stanza, list(occupant.sessions))
@@ -159,6 +163,7 @@ class Room:
         return self.data.get("whois", "moderators")
 
     def can_see_real_jids(self, viewer: Occupant) -> bool:
+        """Depends on the room's whois setting and the viewer's role only."""
         whois = self.whois()
         return whois == "anyone" or (
             whois == "moderators" and role_rank(viewer.role) >= ROLES["moderator"]

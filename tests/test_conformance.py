@@ -1,4 +1,4 @@
-"""The MUC scripts and Prosody's seeds against both the reference server and real Prosody.
+"""Every spec (core, MUC, and Prosody's seeds) against both the reference server and real Prosody.
 
 A script is a claim about Prosody's behaviour: it must pass against Prosody
 0.12.3 (the claim is true) and against the reference server (it behaves the
@@ -20,6 +20,7 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.prosody
 
+CORE_SPECS = sorted((ROOT / "specs" / "core").glob("*.scs"))
 MUC_SPECS = sorted((ROOT / "specs" / "muc").glob("*.scs"))
 SEED_COPIES = sorted((ROOT / "specs" / "prosody").glob("muc_*.scs"))
 OPTIONS = RunOptions(timeout=3.0, quiet_period=0.5)
@@ -42,7 +43,7 @@ def test_there_is_a_script_per_behaviour() -> None:
     assert len(SEED_COPIES) == 5
 
 
-@pytest.mark.parametrize("path", MUC_SPECS + SEED_COPIES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", CORE_SPECS + MUC_SPECS + SEED_COPIES, ids=lambda p: p.stem)
 def test_script_holds_on_prosody_and_reference(path: Path, prosody: tuple[str, int]) -> None:
     host, port = prosody
     on_prosody = _run(path, f"{host}:{port}")
