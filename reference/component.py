@@ -8,10 +8,13 @@ component a `Router` to send stanzas out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from lxml import etree
+
+if TYPE_CHECKING:
+    from reference.wire import Readdressable
 
 
 class Router(Protocol):
@@ -26,6 +29,10 @@ class Router(Protocol):
 
         The server serialises the stanza once and writes the bytes per recipient,
         so a MUC broadcast costs one serialisation, not one per occupant."""
+
+    def route_rendered(self, rendered: Sequence[Readdressable], recipient: str) -> None:
+        """Deliver stanzas serialised beforehand to one JID, in order, in one write
+        where possible (a MUC's occupant list sent to a joining user)."""
 
 
 class Component(Protocol):

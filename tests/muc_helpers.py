@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from lxml import etree
 
 from reference.muc import MUCService
+from reference.wire import Readdressable
 
 CLIENT = "jabber:client"
 MUC = "http://jabber.org/protocol/muc"
@@ -32,6 +33,10 @@ class RecordingRouter:
             copy = etree.fromstring(data)
             copy.set("to", jid)
             self.sent.append(copy)
+
+    def route_rendered(self, rendered: Sequence[Readdressable], recipient: str) -> None:
+        for each in rendered:
+            self.route(each.addressed(recipient))
 
     def take(self) -> list[etree._Element]:
         sent, self.sent = self.sent, []

@@ -2,7 +2,9 @@
 
 Occupants allowed to see real JIDs get items with `jid`, the occupant's own
 sessions get theirs plus status 110, everyone else an anonymous item. Each
-variant is serialised once and fanned out with `route_copies`.
+variant is serialised once and fanned out with `route_copies`. A joiner's list
+of occupants reuses each occupant's rendering (`listed_presence`) and goes out
+in one batch, so a join costs the room O(1) rendering work per occupant.
 """
 
 from __future__ import annotations

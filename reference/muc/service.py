@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from lxml import etree
@@ -28,8 +28,6 @@ from reference.wire import Readdressable
 
 log = logging.getLogger(__name__)
 
-RenderedRouting = Callable[[Sequence[Readdressable], str], None]
-
 
 class MUCService:
     """A Component hosting chat rooms at `host`, behaving as Prosody 0.12's mod_muc."""
@@ -42,7 +40,6 @@ class MUCService:
         self.rooms: dict[str, Room] = {}
         self.public_rooms: dict[str, str] = {}  # room JID -> name ("" when unnamed)
         self._router: Router | None = None
-        self._route_rendered: RenderedRouting | None = None
         for feature in FEATURES:
             feature.register(self.hooks)
         self.hooks.on("muc-room-destroyed", self._forget_destroyed)
@@ -55,8 +52,6 @@ class MUCService:
 
     def attach(self, router: Router) -> None:
         self._router = router
-        # The server's router can take pre-rendered stanzas; any other gets elements.
-        self._route_rendered = getattr(router, "route_rendered", None)
 
     def close(self) -> None:
         for room in list(self.rooms.values()):
@@ -95,11 +90,8 @@ class MUCService:
 
     def route_rendered(self, rendered: Sequence[Readdressable], recipient: str) -> None:
         """Stanzas rendered beforehand (an occupant list) to one JID, in order."""
-        if self._route_rendered is not None:
-            self._route_rendered(rendered, recipient)
-        elif self._router is not None:
-            for each in rendered:
-                self._router.route(each.addressed(recipient))
+        if self._router is not None:
+            self._router.route_rendered(rendered, recipient)
 
     def is_admin(self, jid: str) -> bool:
         return jid.partition("/")[0].lower() in self.admins
