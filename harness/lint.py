@@ -20,6 +20,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
@@ -27,7 +28,9 @@ from harness import stanza_text
 from harness.discovery import find_scripts
 from harness.model import Action, Step
 from harness.parser import ScriptError, check_file, parse_file
-from harness.schema import SchemaViolation, validate_script_stanza
+
+if TYPE_CHECKING:
+    from harness.schema import SchemaViolation
 
 EXIT_CLEAN = 0
 EXIT_PROBLEMS = 1
@@ -109,6 +112,8 @@ class SchemaFinding:
 
 def schema_findings(path: Path) -> list[SchemaFinding]:
     """Schema violations of every stanza in a script without errors, in line order."""
+    from harness.schema import validate_script_stanza  # xmlschema: slow to import, used rarely
+
     script = parse_file(path)
     lines = path.read_text(encoding="utf-8").split("\n")
     findings: list[SchemaFinding] = []

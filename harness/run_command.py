@@ -29,7 +29,13 @@ from harness.reporting.junit import write_junit
 from harness.reporting.matrix import MatrixConsoleReport
 from harness.results import MatrixResult, RunResult
 from harness.runner import RunOptions, run_matrix, run_scripts
-from harness.targets import Target, TargetError, parse_target
+from harness.targets import (
+    EMBEDDED_QUIET_PERIOD,
+    REMOTE_QUIET_PERIOD,
+    Target,
+    TargetError,
+    parse_target,
+)
 
 DEFAULT_TARGET = "reference"
 DEFAULT_PATH = Path("specs")
@@ -83,9 +89,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--quiet-period",
         type=positive_seconds,
-        default=RunOptions.quiet_period,
+        default=None,
         metavar="S",
-        help=f"how long 'receives: nothing' listens (default: {RunOptions.quiet_period:g})",
+        help="how long 'receives: nothing' listens once a ping round trip has shown that "
+        f"everything sent so far was processed (default: {REMOTE_QUIET_PERIOD:g} on a "
+        f"remote server, {EMBEDDED_QUIET_PERIOD:g} on the embedded reference server, which "
+        "routes synchronously)",
     )
     parser.add_argument(
         "-k",

@@ -21,7 +21,7 @@ import dataclasses
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -42,7 +42,7 @@ from harness.results import (
     TrafficEntry,
 )
 from harness.stanza_text import BlockSyntaxError, substitute
-from harness.targets import Endpoint, Target
+from harness.targets import REMOTE_QUIET_PERIOD, Endpoint, Target
 from harness.xmpp import namespaces as ns
 from harness.xmpp.client import Client, TargetUnreachable, TLSMode, XMPPError
 from harness.xmpp.jid import JID
@@ -62,7 +62,8 @@ _STREAM_DECLARATIONS = re.compile(
 @dataclass(frozen=True)
 class RunOptions:
     timeout: float = 5.0  # how long a `receives` waits for a matching stanza (Q3)
-    quiet_period: float = 1.0  # how long `receives: nothing` listens (Q4)
+    # How long `receives: nothing` listens (Q4); None: the target's default.
+    quiet_period: float | None = None
     connect_timeout: float = 10.0  # TCP, TLS, SASL and bind together
     tls: TLSMode = "auto"
     insecure: bool = False
@@ -149,6 +150,11 @@ class _ScriptRun:
     def __post_init__(self) -> None:
         self.sessions = {actor.name: _Session(actor) for actor in self.script.actors}
 
+    @property
+    def quiet_period(self) -> float:
+        quiet = self.options.quiet_period
+        return REMOTE_QUIET_PERIOD if quiet is None else quiet
+
     async def run(self) -> ScriptResult:
         steps: list[StepResult] = []
         failure: Failure | None = None
@@ -211,6 +217,11 @@ class _ScriptRun:
             )
         if step.action in _ACTS_ON_SERVER:
             await self._settle(others_than=session)
+        elif step.action is Action.RECEIVES_NOTHING:
+            # Everything sent so far is processed, and what it caused for this
+            # actor has arrived, before the quiet period starts.
+            await self._settle(others_than=session)
+            await self._round_trip(session)
         match step.action:
             case Action.CONNECTS:
                 return await self._connect(session)
@@ -307,13 +318,13 @@ class _ScriptRun:
     async def _receive_nothing(self, session: _Session) -> str:
         inbox = self._inbox(session)
         try:
-            await inbox.receive_nothing(self.options.quiet_period)
+            await inbox.receive_nothing(self.quiet_period)
         except UnexpectedStanza as exc:
             raise _StepFailed(
                 f"{session.actor.name} received a stanza while expecting nothing",
                 closest=show_xml(exc.stanza),
             ) from None
-        return f"nothing within {self.options.quiet_period:g} s"
+        return f"nothing within {self.quiet_period:g} s"
 
     def _no_match_message(self, session: _Session) -> str:
         client = session.client
@@ -458,6 +469,8 @@ async def run_on_target(script: Script, target: Target, options: RunOptions) -> 
     """Run one script in its own endpoint (for `reference`: its own fresh server)."""
     started = time.monotonic()
     try:
+        if options.quiet_period is None:
+            options = replace(options, quiet_period=target.quiet_period)
         async with target.endpoint() as endpoint:
             return await run_script(script, endpoint, options)
     except Exception as exc:  # the endpoint itself failed (e.g. the embedded server did not start)

@@ -34,6 +34,10 @@ class Endpoint(NamedTuple):
     direct_tls: bool
 
 
+REMOTE_QUIET_PERIOD = 1.0
+EMBEDDED_QUIET_PERIOD = 0.2
+
+
 @dataclass(frozen=True)
 class Target:
     """A parsed target. `host`/`port` are unused for the embedded reference server."""
@@ -43,6 +47,16 @@ class Target:
     port: int = 0
     direct_tls: bool = False
     embedded: bool = False
+
+    @property
+    def quiet_period(self) -> float:
+        """How long `receives: nothing` listens by default, after a ping round trip.
+
+        The embedded server routes synchronously: once the actor's ping is
+        answered, whatever earlier steps made it send has already arrived, so a
+        short margin is enough. A remote server may defer work (storage,
+        timers), so it gets the original tool's full second."""
+        return EMBEDDED_QUIET_PERIOD if self.embedded else REMOTE_QUIET_PERIOD
 
     @property
     def independent(self) -> bool:

@@ -28,7 +28,9 @@ class Jid(NamedTuple):
         return f"{self.bare}/{self.resource}" if self.resource is not None else self.bare
 
 
-@lru_cache(maxsize=65536)
+# Big enough for the JIDs in play at once (sessions, rooms, occupants), small
+# enough that a long run with ever-new nicknames does not turn it into a heap.
+@lru_cache(maxsize=8192)
 def split_jid(text: str) -> Jid | None:
     """The normalised parts of `text`, or None when it is not a valid JID."""
     slash = text.find("/")

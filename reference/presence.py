@@ -58,6 +58,16 @@ def _now_stamp() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def forget_directed(session: ClientSession, unavailable: etree._Element) -> None:
+    """An entity that says it is gone needs no unavailable presence when the session ends.
+
+    Keeps `directed` to what is still there: a MUC occupant JID the session was
+    kicked from or renamed away from would otherwise stay until logout."""
+    sender = unavailable.get("from")
+    if sender is not None:
+        session.directed.discard(sender)
+
+
 class PresenceHandler:
     def __init__(self, hub: Hub) -> None:
         self.hub = hub
@@ -230,9 +240,12 @@ class PresenceHandler:
             self.hub.bounce(stanza, "modify", "bad-request", "Invalid presence type")
 
     def inbound_full(self, stanza: etree._Element, jid: Jid, session: ClientSession | None) -> None:
-        if stanza.get("type") in _SUBSCRIPTION_TYPES:
+        kind = stanza.get("type")
+        if kind in _SUBSCRIPTION_TYPES:
             self._inbound_subscription(stanza, jid.bare)
         elif session is not None:
+            if kind == "unavailable":
+                forget_directed(session, stanza)
             session.send(wire.serialise(stanza))
 
     def to_server(self, stanza: etree._Element) -> None:

@@ -22,7 +22,7 @@ from reference.accounts import Accounts
 from reference.config import ServerConfig
 from reference.jids import Jid, split_jid
 from reference.offline import OfflineStore
-from reference.presence import PresenceHandler
+from reference.presence import PresenceHandler, forget_directed
 from reference.roster import RosterStore
 from reference.services import ServerServices
 
@@ -155,9 +155,12 @@ class Hub:
     def route_copies(self, stanza: etree._Element, recipients: Iterable[str]) -> None:
         rendered = wire.Readdressable(stanza)
         sessions = self.sessions
+        gone = stanza.get("type") == "unavailable"
         for recipient in recipients:
             session = sessions.get(recipient)
             if session is not None:
+                if gone:  # e.g. our own occupant JID: kicked, renamed, left
+                    forget_directed(session, stanza)
                 session.send(rendered.with_to(session.to_attribute))
             else:  # offline, not normalised, or not a client: the general path, on a copy
                 self.route(rendered.addressed(recipient))

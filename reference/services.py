@@ -1,7 +1,8 @@
 """What the server itself answers: iqs to the server host and to accounts' bare JIDs.
 
 Server host: service discovery (XEP-0030) listing the components, ping
-(XEP-0199) and the legacy session establishment. Account bare JIDs (RFC 6121
+(XEP-0199), software version (XEP-0092, without the OS, like Prosody's
+`hide_os_type`) and the legacy session establishment. Account bare JIDs (RFC 6121
 section 10.5.3, the server answers on the account's behalf): the roster and
 disco#info with the `account/registered` identity, as Prosody does. Everything
 else gets `service-unavailable`.
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
+from harness import __version__
 from harness.xmpp import namespaces as ns
 from reference import roster, wire
 
@@ -20,17 +22,21 @@ if TYPE_CHECKING:
     from reference.router import Hub
 
 PING = "urn:xmpp:ping"
+VERSION = "jabber:iq:version"
+SOFTWARE_NAME = "scansion-py reference server"
 OFFLINE = "msgoffline"
 _INFO_QUERY = f"{{{ns.DISCO_INFO}}}query"
 _ITEMS_QUERY = f"{{{ns.DISCO_ITEMS}}}query"
 _PING = f"{{{PING}}}ping"
 _SESSION = f"{{{ns.SESSION}}}session"
 _ROSTER_QUERY = f"{{{ns.ROSTER}}}query"
+_VERSION_QUERY = f"{{{VERSION}}}query"
 
 SERVER_FEATURES = (
     ns.DISCO_INFO,
     ns.DISCO_ITEMS,
     PING,
+    VERSION,
     ns.ROSTER,
     OFFLINE,
     "urn:xmpp:features:rosterver",
@@ -50,6 +56,8 @@ class ServerServices:
         tag = payload.tag
         if (tag, kind) in ((_PING, "get"), (_SESSION, "set")):
             self._reply(iq)
+        elif tag == _VERSION_QUERY and kind == "get":
+            self._reply(iq, _software_version())
         elif tag == _INFO_QUERY and kind == "get" and payload.get("node") is None:
             self._reply(iq, self._server_info())
         elif tag == _ITEMS_QUERY and kind == "get" and payload.get("node") is None:
@@ -92,7 +100,7 @@ class ServerServices:
             f"{{{ns.DISCO_INFO}}}identity",
             category="server",
             type="im",
-            name="scansion-py reference server",
+            name=SOFTWARE_NAME,
         )
         for feature in SERVER_FEATURES:
             etree.SubElement(query, f"{{{ns.DISCO_INFO}}}feature", var=feature)
@@ -111,3 +119,10 @@ class ServerServices:
         )
         etree.SubElement(query, f"{{{ns.DISCO_INFO}}}feature", var=ns.DISCO_INFO)
         return query
+
+
+def _software_version() -> etree._Element:
+    query = etree.Element(_VERSION_QUERY, nsmap={None: VERSION})
+    etree.SubElement(query, f"{{{VERSION}}}name").text = SOFTWARE_NAME
+    etree.SubElement(query, f"{{{VERSION}}}version").text = __version__
+    return query

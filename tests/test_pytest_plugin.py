@@ -27,7 +27,7 @@ WRONG_EXPECTATION = """\
 Romeo connects
 
 Romeo sends:
-\t<iq type='get' id='v1' to='localhost'><query xmlns='jabber:iq:version'/></iq>
+\t<iq type='get' id='v1' to='localhost'><query xmlns='urn:example:unsupported'/></iq>
 
 Romeo receives:
 \t<iq type='result' id='v2'/>

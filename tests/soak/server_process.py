@@ -2,7 +2,8 @@
 
 Its own process so its resident memory is its own. It prints `PORT <n>`, then
 answers each `stats` line on stdin with one JSON line: resident memory after a
-full garbage collection, sessions, connections, every room's occupants, and
+full garbage collection (and freed C heap returned to the system), bytes waiting
+in write buffers, sessions, connections, every room's occupants, and
 every ERROR log record and asyncio exception-handler call seen so far. EOF on
 stdin stops it. Usage: `python tests/soak/server_process.py [DATABASE]`, or `ServerProcess()`.
 """
@@ -10,6 +11,7 @@ stdin stops it. Usage: `python tests/soak/server_process.py [DATABASE]`, or `Ser
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
 import json
 import logging
@@ -37,6 +39,14 @@ class _Problems(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.seen.append(f"{record.name}: {self.format(record)}")
+
+
+def _release_free_heap() -> None:
+    """Hand freed C heap back to the system (glibc), so RSS shows what is live, not the peak."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: RSS then includes free heap
+        pass
 
 
 def rss_kib() -> int:
@@ -75,10 +85,16 @@ async def main(database: Path | None) -> None:
         if line.strip() != b"stats":
             continue
         gc.collect()
+        _release_free_heap()
         hub = server.hub
         assert hub is not None
         stats = {
             "rss_kib": rss_kib(),
+            "write_buffered": sum(
+                s.transport.get_write_buffer_size()
+                for s in hub.connections
+                if s.transport is not None and not s.transport.is_closing()
+            ),
             "max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
             "sessions": len(hub.sessions),
             "connections": len(hub.connections),

@@ -92,7 +92,9 @@ def _figures(result: dict[str, Any]) -> str:
         f"disagreements={v.disagreements} leaked_occupants={leaked}\n"
         f"  server RSS: warm-up {result['warm']['rss_kib'] / 1024:.1f} MiB, "
         f"after soak {result['after']['rss_kib'] / 1024:.1f} MiB, "
-        f"after all left {result['final']['rss_kib'] / 1024:.1f} MiB"
+        f"after all left {result['final']['rss_kib'] / 1024:.1f} MiB "
+        f"(peak {result['final']['max_rss_kib'] / 1024:.1f} MiB; "
+        f"{result['after']['write_buffered']} bytes buffered for clients after the soak)"
     )
 
 
