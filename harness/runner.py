@@ -103,11 +103,25 @@ class _StepFailed(Exception):
 
 
 def show_xml(element: etree._Element) -> str:
-    """Pretty XML for reports, without the stream-level namespace declarations."""
+    """Pretty XML for reports, without the stream-level namespace declarations.
+
+    Whitespace between elements (script indentation, a server's own line breaks)
+    is dropped from a copy first: lxml only re-indents elements without it."""
+    element = _without_indentation(element)
     text = etree.tostring(element, encoding="unicode", pretty_print=True, with_tail=False)
     start_tag_end = text.find(">")  # lxml escapes '>' in attribute values
     head = _STREAM_DECLARATIONS.sub("", text[:start_tag_end])
     return (head + text[start_tag_end:]).rstrip("\n")
+
+
+def _without_indentation(element: etree._Element) -> etree._Element:
+    copy = element.__deepcopy__(None)
+    for node in copy.iter():
+        if len(node) and node.text is not None and not node.text.strip():
+            node.text = None
+        if node.tail is not None and not node.tail.strip():
+            node.tail = None
+    return copy
 
 
 @dataclass
