@@ -35,12 +35,12 @@ from harness.run_command import (
     EXIT_OK,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
+    add_timeout_option,
+    add_tls_options,
     load_scripts,
-    parse_targets,
-    positive_seconds,
+    load_targets,
 )
 from harness.runner import RunOptions, run_matrix
-from harness.targets import TargetError
 
 _OUTCOME_STYLES = {
     "passed": "bold green",
@@ -69,33 +69,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="TARGET",
         help="give it twice: HOST:PORT, tls://HOST:PORT, reference, or NAME=ADDRESS",
     )
-    parser.add_argument(
-        "--timeout",
-        type=positive_seconds,
-        default=RunOptions.timeout,
-        metavar="S",
-        help=f"how long a 'receives' step waits (default: {RunOptions.timeout:g})",
-    )
-    parser.add_argument(
-        "--tls",
-        choices=("require", "auto", "off"),
-        default=RunOptions.tls,
-        help="STARTTLS: require it, use it when offered (default), or never",
-    )
-    parser.add_argument(
-        "--insecure",
-        action="store_true",
-        help="accept any TLS certificate (self-signed test servers)",
-    )
+    add_timeout_option(parser)
+    add_tls_options(parser)
     parser.set_defaults(func=diff_command)
 
 
 def diff_command(args: argparse.Namespace) -> int:
     err = Console(stderr=True, highlight=False)
-    try:
-        targets = parse_targets(args.targets)
-    except TargetError as exc:
-        err.print(f"scansion-py diff: {exc}", markup=False, soft_wrap=True)
+    targets = load_targets(args.targets, err, command="diff")
+    if targets is None:
         return EXIT_USAGE
     if len(targets) != 2:
         err.print(

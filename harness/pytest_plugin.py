@@ -26,6 +26,7 @@ from harness.model import Script
 from harness.parser import ScriptError, parse_file
 from harness.reporting import failure_text, traffic_text
 from harness.results import ScriptResult, Status
+from harness.run_command import positive_seconds
 from harness.runner import RunOptions, run_on_target
 from harness.targets import REFERENCE, TargetError, parse_target
 
@@ -45,7 +46,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--scansion-timeout",
-        type=_positive_seconds,
+        type=positive_seconds,
         default=RunOptions.timeout,
         metavar="S",
         help=f"how long a 'receives' step waits (default: {RunOptions.timeout:g})",
@@ -59,16 +60,6 @@ def _target_text(text: str) -> str:
     except TargetError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not 0 < value < 86400:
-        raise argparse.ArgumentTypeError(f"expected seconds between 0 and 86400, got {text!r}")
-    return value
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScriptFile | None:

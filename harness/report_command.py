@@ -15,7 +15,6 @@ that target marked unavailable), 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import socket
 import subprocess
@@ -38,10 +37,11 @@ from harness.run_command import (
     EXIT_OK,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
+    add_timeout_option,
     load_scripts,
-    positive_seconds,
+    run_matrix_reported,
 )
-from harness.runner import RunOptions, run_matrix
+from harness.runner import RunOptions
 from harness.targets import Target, parse_target
 
 DEFAULT_OUTPUT = Path("reports")
@@ -94,13 +94,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="holds prosody/prosody-oracle and ejabberd/ejabberd-target "
         f"(default: {DEFAULT_OUTPUT}/targets/)",
     )
-    parser.add_argument(
-        "--timeout",
-        type=positive_seconds,
-        default=RunOptions.timeout,
-        metavar="S",
-        help=f"how long a 'receives' step waits (default: {RunOptions.timeout:g})",
-    )
+    add_timeout_option(parser)
     parser.set_defaults(func=report_command)
 
 
@@ -138,15 +132,8 @@ def report_command(args: argparse.Namespace) -> int:
                 else:
                     unavailable[server.name] = outcome
             report = MatrixConsoleReport(Console(highlight=False), err)
-            report.start(len(scripts) * len(targets))
-            matrix = asyncio.run(
-                run_matrix(
-                    scripts,
-                    targets,
-                    options,
-                    jobs=os.cpu_count() or 1,
-                    observer_for=lambda target: report.observer(),
-                )
+            matrix = run_matrix_reported(
+                report, scripts, targets, options, jobs=os.cpu_count() or 1
             )
     except KeyboardInterrupt:  # while a server was starting
         err.print("scansion-py report: interrupted; no report written")

@@ -79,13 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="scripts run at once on targets that give each script its own server "
         "(reference); a remote server's scripts run one by one (default: CPU count)",
     )
-    parser.add_argument(
-        "--timeout",
-        type=positive_seconds,
-        default=RunOptions.timeout,
-        metavar="S",
-        help=f"how long a 'receives' step waits (default: {RunOptions.timeout:g})",
-    )
+    add_timeout_option(parser)
     parser.add_argument(
         "--quiet-period",
         type=positive_seconds,
@@ -132,6 +126,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="show every stanza sent and received"
     )
+    add_tls_options(parser)
+    parser.set_defaults(func=run_command)
+
+
+def add_timeout_option(parser: argparse.ArgumentParser) -> None:
+    """`--timeout`, worded alike in every command that runs scripts."""
+    parser.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        default=RunOptions.timeout,
+        metavar="S",
+        help=f"how long a 'receives' step waits (default: {RunOptions.timeout:g})",
+    )
+
+
+def add_tls_options(parser: argparse.ArgumentParser) -> None:
+    """`--tls` and `--insecure`, worded alike in every command that connects to a server."""
     parser.add_argument(
         "--tls",
         choices=("require", "auto", "off"),
@@ -143,7 +154,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="accept any TLS certificate (self-signed test servers)",
     )
-    parser.set_defaults(func=run_command)
 
 
 def positive_seconds(text: str) -> float:
@@ -162,22 +172,28 @@ def _positive_count(text: str) -> int:
     return int(text)
 
 
-def parse_targets(texts: list[str] | None) -> list[Target]:
-    """The `--target` values, parsed; raises TargetError on a bad or repeated one."""
-    targets = [parse_target(text) for text in texts or [DEFAULT_TARGET]]
-    labels = [target.label for target in targets]
-    for label in labels:
-        if labels.count(label) > 1:
-            raise TargetError(f"target {label!r} is given twice; name them apart with NAME=ADDRESS")
+def load_targets(
+    texts: list[str] | None, err: Console, command: str = "run"
+) -> list[Target] | None:
+    """The `--target` values parsed, or None after printing why one is wrong or repeated."""
+    try:
+        targets = [parse_target(text) for text in texts or [DEFAULT_TARGET]]
+        labels = [target.label for target in targets]
+        for label in labels:
+            if labels.count(label) > 1:
+                raise TargetError(
+                    f"target {label!r} is given twice; name them apart with NAME=ADDRESS"
+                )
+    except TargetError as exc:
+        err.print(f"scansion-py {command}: {exc}", markup=False, soft_wrap=True)
+        return None
     return targets
 
 
 def run_command(args: argparse.Namespace) -> int:
     err = Console(stderr=True, highlight=False)
-    try:
-        targets = parse_targets(args.targets)
-    except TargetError as exc:
-        err.print(f"scansion-py run: {exc}", markup=False, soft_wrap=True)
+    targets = load_targets(args.targets, err)
+    if targets is None:
         return EXIT_USAGE
     scripts = load_scripts(args.paths or [DEFAULT_PATH], args.keyword, err)
     if scripts is None:
@@ -210,22 +226,37 @@ def run_command(args: argparse.Namespace) -> int:
         written = _write_reports(run, matrix, args, err)
     else:
         matrix_report = MatrixConsoleReport(Console(highlight=False), err, verbose=args.verbose)
-        matrix_report.start(len(scripts) * len(targets))
-        matrix = asyncio.run(
-            run_matrix(
-                scripts,
-                targets,
-                options,
-                exitfirst=args.exitfirst,
-                jobs=args.jobs,
-                observer_for=lambda target: matrix_report.observer(),
-            )
+        matrix = run_matrix_reported(
+            matrix_report, scripts, targets, options, exitfirst=args.exitfirst, jobs=args.jobs
         )
         matrix_report.finish(matrix)
         written = _write_reports(matrix, matrix, args, err)
     if not written:
         return EXIT_USAGE
     return exit_code(matrix)
+
+
+def run_matrix_reported(
+    report: MatrixConsoleReport,
+    scripts: list[Script],
+    targets: list[Target],
+    options: RunOptions,
+    *,
+    jobs: int,
+    exitfirst: bool = False,
+) -> MatrixResult:
+    """Every script on every target, the report's progress bar counting the cells."""
+    report.start(len(scripts) * len(targets))
+    return asyncio.run(
+        run_matrix(
+            scripts,
+            targets,
+            options,
+            exitfirst=exitfirst,
+            jobs=jobs,
+            observer_for=lambda target: report.observer(),
+        )
+    )
 
 
 def exit_code(matrix: MatrixResult) -> int:

@@ -7,16 +7,15 @@ tests also run on uvloop, which the command line uses when it is installed.
 from __future__ import annotations
 
 import asyncio
-import gc
 import time
-import warnings
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 
 import pytest
 from lxml import etree
 
 from harness.xmpp import namespaces as ns
 from harness.xmpp.client import Client, ConnectionLost, NegotiationFailed
+from tests.support_leaks import no_leaked_sockets  # noqa: F401 (autouse)
 
 try:
     import uvloop
@@ -30,16 +29,6 @@ LOOPS = [
 
 
 OPEN_CLIENTS: list[Client] = []
-
-
-@pytest.fixture(autouse=True)
-def no_leaked_sockets() -> Iterator[None]:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ResourceWarning)
-        yield
-        gc.collect()
-    leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
-    assert not leaks, leaks
 
 
 def run(test: Callable[[], Awaitable[None]], loop: str = "asyncio") -> None:

@@ -11,12 +11,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import gc
 import re
 import ssl
 import time
-import warnings
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,6 +36,7 @@ from harness.xmpp.client import (
     TargetUnreachable,
 )
 from harness.xmpp.sasl import ScramServer, derive_credentials
+from tests.support_leaks import no_leaked_sockets  # noqa: F401 (autouse)
 
 HEADER = (
     b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
@@ -52,16 +51,6 @@ BIND_FEATURES = (
 )
 SUCCESS = b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"
 FULL_JID = "romeo@localhost/fake"
-
-
-@pytest.fixture(autouse=True)
-def no_leaked_sockets() -> Iterator[None]:
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ResourceWarning)
-        yield
-        gc.collect()
-    leaks = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
-    assert not leaks, leaks
 
 
 def run(test: Callable[[], Awaitable[None]]) -> None:
@@ -99,14 +88,17 @@ class Peer:
     def send(self, data: bytes) -> None:
         self.writer.write(data)
 
+    async def open_stream(self, then: bytes) -> None:
+        """Wait for the client's stream header; answer with ours, followed by `then`."""
+        await self.expect(rb"<stream:stream[^>]*>")
+        self.send(HEADER + then)
+
     async def login(self, bind_features: bytes = BIND_FEATURES) -> bytes:
         """Play header, PLAIN and the restarted stream; return the client's bind iq."""
-        await self.expect(rb"<stream:stream[^>]*>")
-        self.send(HEADER + PLAIN_ONLY)
+        await self.open_stream(PLAIN_ONLY)
         await self.expect(rb"</auth>")
         self.send(SUCCESS)
-        await self.expect(rb"<stream:stream[^>]*>")
-        self.send(HEADER + bind_features)
+        await self.open_stream(bind_features)
         return await self.expect(rb"<iq[^>]*>.*?</iq>")
 
     def bind_result(self, iq: bytes, jid: str = FULL_JID) -> bytes:
@@ -190,6 +182,16 @@ async def never() -> None:
     await asyncio.Event().wait()
 
 
+def silent_after(features: bytes) -> Callable[[Peer], Awaitable[None]]:
+    """A server that answers the stream header with `features`, then says nothing more."""
+
+    async def conversation(peer: Peer) -> None:
+        await peer.open_stream(features)
+        await never()
+
+    return conversation
+
+
 # -- connection failures ---------------------------------------------------------------
 
 
@@ -226,12 +228,7 @@ def test_silent_server_times_out_naming_the_phase() -> None:
 
 def test_server_that_stops_answering_during_sasl() -> None:
     async def scenario() -> None:
-        async def stalls(peer: Peer) -> None:
-            await peer.expect(rb"<stream:stream[^>]*>")
-            peer.send(HEADER + PLAIN_ONLY)
-            await never()
-
-        async with FakeServer(stalls) as server:
+        async with FakeServer(silent_after(PLAIN_ONLY)) as server:
             with pytest.raises(ConnectTimeout, match="while authenticating with PLAIN"):
                 await make_client(server.port).connect(0.3)
 
@@ -241,8 +238,7 @@ def test_server_that_stops_answering_during_sasl() -> None:
 def test_server_closing_mid_stream() -> None:
     async def scenario() -> None:
         async def hangs_up(peer: Peer) -> None:
-            await peer.expect(rb"<stream:stream[^>]*>")
-            peer.send(HEADER + b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:n")
+            await peer.open_stream(b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:n")
 
         async with FakeServer(hangs_up) as server:
             with pytest.raises(ConnectionLost) as err:
@@ -257,8 +253,7 @@ def test_server_closing_mid_stream() -> None:
 def test_server_sending_garbage() -> None:
     async def scenario() -> None:
         async def garbage(peer: Peer) -> None:
-            await peer.expect(rb"<stream:stream[^>]*>")
-            peer.send(HEADER + b"<stream:features><<<>>>")
+            await peer.open_stream(b"<stream:features><<<>>>")
             await peer.expect(rb"</stream:stream>")
 
         async with FakeServer(garbage) as server:
@@ -277,10 +272,8 @@ def test_server_sending_garbage() -> None:
 def test_server_sending_a_stream_error() -> None:
     async def scenario() -> None:
         async def refuses(peer: Peer) -> None:
-            await peer.expect(rb"<stream:stream[^>]*>")
-            peer.send(
-                HEADER
-                + b"<stream:error><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+            await peer.open_stream(
+                b"<stream:error><host-unknown xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
                 b"<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>no such host</text>"
                 b"</stream:error></stream:stream>"
             )
@@ -297,8 +290,7 @@ def test_server_sending_a_stream_error() -> None:
 def test_sasl_failure_reports_the_condition() -> None:
     async def scenario() -> None:
         async def rejects(peer: Peer) -> None:
-            await peer.expect(rb"<stream:stream[^>]*>")
-            peer.send(HEADER + PLAIN_ONLY)
+            await peer.open_stream(PLAIN_ONLY)
             await peer.expect(rb"</auth>")
             peer.send(
                 b"<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/>"
@@ -320,15 +312,12 @@ def test_sasl_failure_reports_the_condition() -> None:
 
 def test_no_usable_mechanism() -> None:
     async def scenario() -> None:
-        async def digest_only(peer: Peer) -> None:
-            await peer.expect(rb"<stream:stream[^>]*>")
-            peer.send(
-                HEADER + b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+        async with FakeServer(
+            silent_after(
+                b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
                 b"<mechanism>DIGEST-MD5</mechanism></mechanisms></stream:features>"
             )
-            await never()
-
-        async with FakeServer(digest_only) as server:
+        ) as server:
             with pytest.raises(NegotiationFailed, match=r"no usable SASL mechanism \(offered: DIG"):
                 await make_client(server.port).connect(2)
 
@@ -337,12 +326,7 @@ def test_no_usable_mechanism() -> None:
 
 def test_tls_required_but_not_offered() -> None:
     async def scenario() -> None:
-        async def plain_only(peer: Peer) -> None:
-            await peer.expect(rb"<stream:stream[^>]*>")
-            peer.send(HEADER + PLAIN_ONLY)
-            await never()
-
-        async with FakeServer(plain_only) as server:
+        async with FakeServer(silent_after(PLAIN_ONLY)) as server:
             with pytest.raises(NegotiationFailed) as err:
                 await make_client(server.port, tls="require").connect(2)
             assert str(err.value) == "localhost does not offer STARTTLS and TLS is required"
@@ -353,15 +337,12 @@ def test_tls_required_but_not_offered() -> None:
 
 def test_starttls_required_with_tls_off() -> None:
     async def scenario() -> None:
-        async def requires_tls(peer: Peer) -> None:
-            await peer.expect(rb"<stream:stream[^>]*>")
-            peer.send(
-                HEADER + b"<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>"
+        async with FakeServer(
+            silent_after(
+                b"<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>"
                 b"<required/></starttls></stream:features>"
             )
-            await never()
-
-        async with FakeServer(requires_tls) as server:
+        ) as server:
             with pytest.raises(NegotiationFailed, match="requires STARTTLS but TLS is turned off"):
                 await make_client(server.port, tls="off").connect(2)
 
@@ -466,9 +447,8 @@ def _scram_conversation(
     credentials = derive_credentials("SHA-256", "pencil", b"salt-of-the-earth", 4096)
 
     async def conversation(peer: Peer) -> None:
-        await peer.expect(rb"<stream:stream[^>]*>")
-        peer.send(
-            HEADER + b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+        await peer.open_stream(
+            b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
             b"<mechanism>PLAIN</mechanism><mechanism>SCRAM-SHA-1</mechanism>"
             b"<mechanism>SCRAM-SHA-256</mechanism></mechanisms></stream:features>"
         )
@@ -488,9 +468,8 @@ def _scram_conversation(
             + base64.b64encode(server_final)
             + b"</success>"
         )
-        await peer.expect(rb"<stream:stream[^>]*>")
-        peer.send(
-            HEADER + b"<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+        await peer.open_stream(
+            b"<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
             b"<session xmlns='urn:ietf:params:xml:ns:xmpp-session'/></stream:features>"
         )
         iq = await peer.expect(rb"<iq[^>]*>.*?</iq>")

@@ -5,6 +5,7 @@ the reference server and a real Prosody.
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from harness.reporting.divergence import NOT_REACHED, first_divergence, marked_lines
-from harness.results import Failure, ScriptResult, Status, StepResult, TrafficEntry
+from harness.results import Failure, ScriptResult, Status, TrafficEntry
 from tests.conftest import ROOT
+from tests.support_results import romeo_steps
 from tests.test_matrix import ECHO, SOFTWARE, SOFTWARE_RECEIVES_LINE
 
 PATH = Path("specs/x.scs")
@@ -21,20 +23,7 @@ MATCHED = '<iq type="result" id="v1"/>'
 CLOSEST = '<iq type="error" id="v1"/>'
 
 
-def steps(*statuses: Status) -> tuple[StepResult, ...]:
-    actions = ("connects", "sends", "receives", "disconnects")
-    return tuple(
-        StepResult(
-            i,
-            10 + 2 * i,
-            "Romeo",
-            actions[i],
-            status,
-            0.1,
-            received=(MATCHED,) if actions[i] == "receives" and status is Status.PASSED else (),
-        )
-        for i, status in enumerate(statuses)
-    )
+steps = functools.partial(romeo_steps, received=MATCHED, first_line=10, line_gap=2, duration_s=0.1)
 
 
 PASSING = ScriptResult(PATH, "X", Status.PASSED, 1.0, steps(*[Status.PASSED] * 4))

@@ -5,6 +5,8 @@ tests/artifacts/ for a human to look at.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import re
 import shutil
 import subprocess
@@ -23,10 +25,10 @@ from harness.results import (
     RunResult,
     ScriptResult,
     Status,
-    StepResult,
     TrafficEntry,
 )
 from tests.conftest import ROOT
+from tests.support_results import romeo_steps
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -48,20 +50,7 @@ MATCHED = '<iq type="result" from="localhost" id="v1">\n  <query xmlns="jabber:i
 CLOSEST = '<iq type="error" from="localhost" id="v1">\n  <error type="cancel"/>\n</iq>'
 
 
-def _steps(statuses: list[Status]) -> tuple[StepResult, ...]:
-    actions = ["connects", "sends", "receives", "disconnects"]
-    return tuple(
-        StepResult(
-            i,
-            9 + 3 * i,
-            "Romeo",
-            actions[i],
-            status,
-            0.01,
-            received=(MATCHED,) if actions[i] == "receives" and status is Status.PASSED else (),
-        )
-        for i, status in enumerate(statuses)
-    )
+_steps = functools.partial(romeo_steps, received=MATCHED, first_line=9, line_gap=3, duration_s=0.01)
 
 
 def sample_matrix() -> MatrixResult:
@@ -69,14 +58,14 @@ def sample_matrix() -> MatrixResult:
     path = Path("specs/core/version.scs")
     other = Path("specs/core/login.scs")
     passing = ScriptResult(
-        path, "The server tells its version", Status.PASSED, 0.2, _steps([Status.PASSED] * 4)
+        path, "The server tells its version", Status.PASSED, 0.2, _steps(*[Status.PASSED] * 4)
     )
     failing = ScriptResult(
         path,
         "The server tells its version",
         Status.FAILED,
         5.1,
-        _steps([Status.PASSED, Status.PASSED, Status.FAILED]),
+        _steps(Status.PASSED, Status.PASSED, Status.FAILED),
         Failure(
             15,
             2,
@@ -95,14 +84,10 @@ def sample_matrix() -> MatrixResult:
         "A client logs in & <binds>",
         Status.PASSED,
         0.1,
-        _steps([Status.PASSED, Status.PASSED]),
+        _steps(Status.PASSED, Status.PASSED),
     )
-    login_invalid = ScriptResult(
-        other,
-        "A client logs in & <binds>",
-        Status.PASSED,
-        0.1,
-        _steps([Status.PASSED, Status.PASSED]),
+    login_invalid = dataclasses.replace(
+        login,
         invalid=(
             InvalidStanza(1, 12, "Romeo", "<presence type='bogus'/>", ("/presence/@type: bad",)),
         ),

@@ -10,11 +10,11 @@ from __future__ import annotations
 import textwrap
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from harness.model import Script
 from harness.reporting import failure_text, invalid_text, summary_text, traffic_text
+from harness.reporting.progress import ProgressBar
 from harness.results import RunResult, ScriptResult, Status
 
 _LABELS = {
@@ -30,26 +30,13 @@ class ConsoleReport:
     def __init__(self, out: Console, err: Console, *, verbose: bool = False) -> None:
         self.out = out
         self.verbose = verbose
-        self._progress: Progress | None = None
-        self._task = None
-        if err.is_terminal:
-            self._progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=err,
-                transient=True,
-            )
+        self._progress = ProgressBar(err)
 
     def start(self, total: int) -> None:
-        if self._progress is not None:
-            self._task = self._progress.add_task("running", total=total)
-            self._progress.start()
+        self._progress.start(total)
 
     def script_started(self, script: Script) -> None:
-        if self._progress is not None and self._task is not None:
-            self._progress.update(self._task, description=script.path.name)
+        self._progress.describe(script.path.name)
 
     def script_finished(self, result: ScriptResult) -> None:
         label, style = _LABELS[result.status]
@@ -61,12 +48,10 @@ class ConsoleReport:
             self._print(Text(textwrap.indent(invalid_text(result), "    "), style="yellow"))
         if self.verbose and result.traffic:
             self._print(Text(textwrap.indent(traffic_text(result), "    "), style="dim"))
-        if self._progress is not None and self._task is not None:
-            self._progress.advance(self._task)
+        self._progress.advance()
 
     def finish(self, run: RunResult) -> None:
-        if self._progress is not None:
-            self._progress.stop()
+        self._progress.stop()
         if run.unreachable is not None:
             self._print(Text(f"target unreachable: {run.unreachable}", style="bold red"))
             return
@@ -74,9 +59,4 @@ class ConsoleReport:
         self._print(Text(summary_text(run), style=style))
 
     def _print(self, text: Text) -> None:
-        # Both on one terminal: print through the bar's console so lines land above the bar.
-        console = self.out
-        progress = self._progress
-        if progress is not None and progress.live.is_started and self.out.is_terminal:
-            console = progress.console
-        console.print(text, soft_wrap=True, highlight=False)
+        self._progress.console_for(self.out).print(text, soft_wrap=True, highlight=False)

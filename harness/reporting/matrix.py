@@ -13,12 +13,12 @@ import textwrap
 from rich import box
 from rich.console import Console
 from rich.measure import Measurement
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from harness.model import Script
 from harness.reporting import failure_text, invalid_text, summary_text, traffic_text
+from harness.reporting.progress import ProgressBar
 from harness.results import MatrixResult, RunResult, ScriptResult, Status
 
 CELL_LABELS = {
@@ -45,33 +45,19 @@ class MatrixConsoleReport:
     def __init__(self, out: Console, err: Console, *, verbose: bool = False) -> None:
         self.out = out
         self.verbose = verbose
-        self._progress: Progress | None = None
-        self._task = None
-        if err.is_terminal:
-            self._progress = Progress(
-                TextColumn("running"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=err,
-                transient=True,
-            )
+        self._progress = ProgressBar(err)
 
     def start(self, cells: int) -> None:
-        if self._progress is not None:
-            self._task = self._progress.add_task("running", total=cells)
-            self._progress.start()
+        self._progress.start(cells)
 
     def observer(self) -> _TargetProgress:
         return _TargetProgress(self)
 
     def advance(self) -> None:
-        if self._progress is not None and self._task is not None:
-            self._progress.advance(self._task)
+        self._progress.advance()
 
     def finish(self, matrix: MatrixResult) -> None:
-        if self._progress is not None:
-            self._progress.stop()
+        self._progress.stop()
         for run in matrix.runs:
             self._details(run)
         table = matrix_table(matrix)

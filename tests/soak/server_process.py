@@ -11,6 +11,7 @@ stdin stops it. Usage: `python tests/soak/server_process.py [DATABASE]`, or `Ser
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import gc
 import json
@@ -43,10 +44,8 @@ class _Problems(logging.Handler):
 
 def _release_free_heap() -> None:
     """Hand freed C heap back to the system (glibc), so RSS shows what is live, not the peak."""
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: RSS includes free heap
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: RSS then includes free heap
-        pass
 
 
 def rss_kib() -> int:
