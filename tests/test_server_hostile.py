@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import os
 import resource
 import socket
 import struct
@@ -238,7 +237,6 @@ def test_five_thousand_idle_unauthenticated_connections_are_timed_out() -> None:
         async with ReferenceServer(config) as server:
             bystander = await RawClient.logged_in(server.port, "bystander")
             loop = asyncio.get_running_loop()
-            rss_before = _rss_kib()
             sockets: list[socket.socket] = []
             started = time.monotonic()
             for index in range(count):
@@ -250,7 +248,6 @@ def test_five_thousand_idle_unauthenticated_connections_are_timed_out() -> None:
                 sockets.append(sock)
             while len(server.hub.connections) < count + 1:
                 await asyncio.sleep(0.05)
-            rss_peak = _rss_kib()
             ping_started = time.monotonic()
             await _still_works(bystander, "while-idle")
             ping = time.monotonic() - ping_started
@@ -265,10 +262,7 @@ def test_five_thousand_idle_unauthenticated_connections_are_timed_out() -> None:
             assert list(server.hub.sessions) == [bystander.full_jid]
             await _still_works(bystander, "after")
             await bystander.close()
-            print(
-                f"{count} idle connections: ping {ping * 1000:.0f} ms while open, "
-                f"about {(rss_peak - rss_before) / count:.1f} KiB each (server and client ends)"
-            )
+            print(f"{count} idle connections: a bystander's ping took {ping * 1000:.0f} ms")
 
     asyncio.run(main())
 
@@ -279,11 +273,6 @@ async def _read_all(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> byt
         while chunk := await asyncio.wait_for(loop.sock_recv(sock, 65536), 10):
             chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _rss_kib() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
 
 
 def test_same_resource_replaces_the_older_session_with_conflict() -> None:
