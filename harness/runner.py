@@ -80,6 +80,14 @@ class RunObserver(Protocol):
     def script_finished(self, result: ScriptResult) -> None: ...
 
 
+class ScriptInterrupted(asyncio.CancelledError):
+    """Ctrl-C stopped a script mid-step; `result` is what it did, the step marked errored."""
+
+    def __init__(self, result: ScriptResult) -> None:
+        super().__init__("interrupted")
+        self.result = result
+
+
 class _StepFailed(Exception):
     """A step that did not hold; carries what the reports show."""
 
@@ -173,6 +181,7 @@ class _ScriptRun:
         steps: list[StepResult] = []
         failure: Failure | None = None
         status = Status.PASSED
+        interrupted = False
         try:
             for index, step in enumerate(self.script.steps):
                 step_start = time.monotonic()
@@ -186,6 +195,12 @@ class _ScriptRun:
                 except _StepFailed as failed:
                     status = failed.status
                     failure = _failure(index, step, failed)
+                except asyncio.CancelledError:  # Ctrl-C: record the step, close, then stop
+                    interrupted = True
+                    status = Status.ERRORED
+                    failure = _failure(
+                        index, step, _StepFailed("interrupted", status=Status.ERRORED)
+                    )
                 except Exception as exc:  # a fault of the harness: report it, keep the run going
                     status = Status.ERRORED
                     failure = _failure(
@@ -212,7 +227,7 @@ class _ScriptRun:
                     break
         finally:
             await self._close_all()
-        return ScriptResult(
+        result = ScriptResult(
             self.script.path,
             self.script.title,
             status,
@@ -222,6 +237,9 @@ class _ScriptRun:
             tuple(self.traffic),
             tuple(self.invalid),
         )
+        if interrupted:
+            raise ScriptInterrupted(result)
+        return result
 
     async def _perform(self, step: Step) -> str:
         session = self.sessions.get(step.actor)
@@ -566,15 +584,23 @@ async def _run_in_order(
     exitfirst: bool,
     observer: RunObserver | None,
 ) -> None:
-    """Run the scripts, up to `jobs` at once, and hand out their results in script order."""
-    slots = asyncio.Semaphore(jobs)  # FIFO: scripts start in order
+    """Run the scripts, up to `jobs` at once, and hand out their results in script order.
 
-    async def one(script: Script) -> ScriptResult:
+    On cancellation the scripts that were running are recorded too, in order,
+    each with its interrupted step, before the cancellation goes on."""
+    slots = asyncio.Semaphore(jobs)  # FIFO: scripts start in order
+    interrupted: dict[int, ScriptResult] = {}
+
+    async def one(index: int, script: Script) -> ScriptResult:
         async with slots:
             if observer:
                 observer.script_started(script)
             started_s = time.monotonic() - run_started
-            result = await run_on_target(script, target, options)
+            try:
+                result = await run_on_target(script, target, options)
+            except ScriptInterrupted as stopped:
+                interrupted[index] = dataclasses.replace(stopped.result, started_s=started_s)
+                raise
             return dataclasses.replace(result, started_s=started_s)
 
     def keep(result: ScriptResult) -> bool:
@@ -584,20 +610,31 @@ async def _run_in_order(
             observer.script_finished(result)
         return not (exitfirst and result.status is not Status.PASSED)
 
-    if jobs <= 1:  # a script starts only once the run is known to go on
-        for script in scripts:
-            if not keep(await one(script)):
-                return
-        return
-    tasks = [asyncio.create_task(one(script)) for script in scripts]
+    kept = len(run.scripts)
+    tasks: list[asyncio.Task[ScriptResult]] = []
+    cancelled = False
     try:
+        if jobs <= 1:  # a script starts only once the run is known to go on
+            for index, script in enumerate(scripts):
+                if not keep(await one(index, script)):
+                    return
+            return
+        tasks = [asyncio.create_task(one(index, script)) for index, script in enumerate(scripts)]
         for task in tasks:
             if not keep(await task):
                 return
+    except asyncio.CancelledError:
+        cancelled = True
+        raise
     finally:
-        for task in tasks:
+        for task in tasks:  # after -x, or on cancellation
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if cancelled:
+            done = len(run.scripts) - kept
+            for index in sorted(interrupted):
+                if index >= done:
+                    keep(interrupted[index])
 
 
 async def run_matrix(

@@ -132,4 +132,9 @@ def test_cancelling_a_concurrent_run_keeps_what_finished_in_order() -> None:
 
     result = asyncio.run(go())
     assert result.interrupted
-    assert [s.path.stem for s in result.scripts] == ["quick"]
+    assert [(s.path.stem, s.status) for s in result.scripts] == [
+        ("quick", Status.PASSED),
+        ("long", Status.ERRORED),
+        ("also_long", Status.ERRORED),
+    ]
+    assert all(s.failure.message == "interrupted" for s in result.scripts[1:])

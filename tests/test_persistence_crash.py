@@ -128,9 +128,10 @@ async def _round(port: int, states: list[RoomState], seed: int, first: bool) -> 
         for o, s in zip(owners, states, strict=True)
     ]
     await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-    for task in tasks:
-        exc = task.exception() if task.done() else None
-        assert exc is None or isinstance(exc, Closed | ConnectionError), exc
+    for owner in owners:  # the server is gone: every owner's stream ends now, or soon
+        await asyncio.wait_for(owner.closed.wait(), 30)
+    for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+        assert isinstance(outcome, Closed | ConnectionError), outcome
     for owner in owners:
         await owner.close()
     return sum(s.steps for s in states)
@@ -174,7 +175,7 @@ def test_kill_minus_nine_leaves_every_room_consistent(tmp_path: Path) -> None:
             assert server.process.wait(timeout=10) == -9
         finally:
             server.process.kill()
-            server.process.wait(timeout=10)
+            server.stop()  # reaps it and closes its pipes
     with sqlite3.connect(database) as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     server = ServerProcess(database)

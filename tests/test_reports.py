@@ -87,7 +87,14 @@ def test_json_shape_is_exact() -> None:
         "tool": "scansion-py",
         "version": __version__,
         "target": "prosody",
-        "summary": {"total": 3, "passed": 1, "failed": 1, "errored": 1, "duration_s": 5.85},
+        "summary": {
+            "total": 3,
+            "passed": 1,
+            "failed": 1,
+            "errored": 1,
+            "duration_s": 5.85,
+            "interrupted": False,
+        },
         "scripts": [
             {
                 "path": "specs/basic.scs",

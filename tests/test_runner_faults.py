@@ -258,6 +258,7 @@ def test_cancelling_a_run_reports_what_ran_and_closes_the_clients() -> None:
     result, observer = asyncio.run(go())
     assert time.monotonic() - started < 10
     assert result.interrupted
-    assert [s.status for s in result.scripts] == [Status.PASSED]
-    assert observer.finished == [Status.PASSED]
+    assert [s.status for s in result.scripts] == [Status.PASSED, Status.ERRORED]
+    assert result.scripts[1].failure.message == "interrupted"
+    assert observer.finished == [Status.PASSED, Status.ERRORED]
     assert server.clean_closes == ["good", "silent"]

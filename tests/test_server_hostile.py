@@ -87,6 +87,7 @@ def test_bad_input_after_login_ends_only_that_stream(payload: str, condition: st
         with contextlib.suppress(ConnectionError):
             await attacker.send(payload)
         assert await attacker.stream_error() == condition
+        await attacker.close()
         await _still_works(bystander, "during")
         assert "mallory" not in "".join(server.hub.sessions)
 

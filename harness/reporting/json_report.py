@@ -33,6 +33,7 @@ def to_json(run: RunResult) -> dict[str, Any]:
         "failed": run.failed,
         "errored": run.errored,
         "duration_s": round(run.duration_s, 3),
+        "interrupted": run.interrupted,
     }
     if run.validated:
         summary["invalid_stanzas"] = run.invalid_stanzas

@@ -44,6 +44,8 @@ def to_junit(run: RunResult | MatrixResult, timestamp: datetime | None = None) -
         properties = etree.SubElement(suite, "properties")
         if one.server is not None:
             etree.SubElement(properties, "property", name="server", value=_xml_safe(one.server))
+        if one.interrupted:
+            etree.SubElement(properties, "property", name="interrupted", value="true")
         # Several targets: the target names the class too, so CI tools keep cases apart.
         prefix = one.target if len(runs) > 1 else ""
         for script in one.scripts:
