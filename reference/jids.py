@@ -30,7 +30,7 @@ class Jid(NamedTuple):
 
 # Big enough for the JIDs in play at once (sessions, rooms, occupants), small
 # enough that a long run with ever-new nicknames does not turn it into a heap.
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=1024)
 def split_jid(text: str) -> Jid | None:
     """The normalised parts of `text`, or None when it is not a valid JID."""
     slash = text.find("/")
