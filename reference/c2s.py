@@ -29,7 +29,6 @@ from reference.tls import server_context
 if TYPE_CHECKING:
     from reference.router import Hub
 
-_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 log = logging.getLogger("reference.c2s")
 
 _TLS_STARTTLS = f"{{{ns.TLS}}}starttls"
@@ -222,7 +221,7 @@ class ClientSession(asyncio.Protocol):
         if root.get("version") is None:
             self.fail("unsupported-version", "XMPP 1.0 streams only (version='1.0')")
             return
-        self.lang = root.get(_XML_LANG) or "en"
+        self.lang = root.get(wire.XML_LANG) or "en"
         header = wire.stream_header(self.hub.domain, _new_id())
         self.header_sent = True
         if self.username is None:

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("reference.router")
 
 _MESSAGE = wire.CLIENT_TAG["message"]
-_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _PRESENCE = wire.CLIENT_TAG["presence"]
 _IQ = wire.CLIENT_TAG["iq"]
 _IQ_TYPES = frozenset({"get", "set", "result", "error"})
@@ -111,8 +110,8 @@ class Hub:
     def client_stanza(self, session: ClientSession, stanza: etree._Element) -> None:
         """A stanza from a bound client: stamp `from`, then route it."""
         stanza.set("from", session.full_jid)  # type: ignore[arg-type]
-        if _XML_LANG not in stanza.attrib:  # as Prosody does: rooms take their language from it
-            stanza.set(_XML_LANG, session.lang)
+        if wire.XML_LANG not in stanza.attrib:  # as Prosody does: rooms take their language from it
+            stanza.set(wire.XML_LANG, session.lang)
         tag = stanza.tag
         if tag == _PRESENCE:
             self.presence.outbound(session, stanza)

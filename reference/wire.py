@@ -20,6 +20,7 @@ _MARKER = "scansion-to-" + secrets.token_hex(8)
 _MARKER_ATTR = f' to="{_MARKER}"'.encode()
 _NEEDS_ESCAPE = re.compile(r'[&<>"]')
 
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 CLIENT_TAG = {name: f"{{{ns.CLIENT}}}{name}" for name in ("message", "presence", "iq")}
 
 

@@ -23,7 +23,6 @@ DATA_FORMS = "jabber:x:data"
 DELAY = "urn:xmpp:delay"
 REGISTER = "jabber:iq:register"
 COMMANDS = "http://jabber.org/protocol/commands"
-XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 
 def tag(name: str, ns: str = CLIENT) -> str:

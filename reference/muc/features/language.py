@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from reference.muc import xml
 from reference.muc.forms import Field
 from reference.muc.hooks import Event, Hooks
+from reference.wire import XML_LANG
 
 FIELD = "muc#roomconfig_lang"
 
@@ -17,7 +17,7 @@ def register(hooks: Hooks) -> None:
 
 
 def _from_creator(event: Event) -> None:
-    language = event.stanza.get(xml.XML_LANG)
+    language = event.stanza.get(XML_LANG)
     if language:
         event.room.data["language"] = language
 
