@@ -45,7 +45,6 @@ _READ_SIZE = 65536
 _STANZAS = frozenset(f"{{{ns.CLIENT}}}{name}" for name in ("message", "presence", "iq"))
 _IQ = f"{{{ns.CLIENT}}}iq"
 _FEATURES = f"{{{ns.STREAM}}}features"
-_PING = "urn:xmpp:ping"
 _XML_NS = "http://www.w3.org/XML/1998/namespace"
 # Extension elements whose content the server makes up anew on every run.
 VOLATILE_ELEMENTS = frozenset(
@@ -245,7 +244,7 @@ class Recording:
             # The server's own request: its id differs on every run, so the client's
             # answer cannot be replayed; a keepalive ping is not part of the scenario.
             connection.server_iq_ids.add(iq_id)
-            return stanza.find(f"{{{_PING}}}ping") is not None
+            return stanza.find(f"{{{ns.PING}}}ping") is not None
         return False
 
     def script_text(self, title: str | None = None, description: Iterable[str] = ()) -> str:

@@ -50,7 +50,6 @@ from harness.xmpp.jid import JID
 # Steps that make the server act for their actor; other actors' sends must be processed first.
 _ACTS_ON_SERVER = frozenset({Action.CONNECTS, Action.DISCONNECTS, Action.SENDS})
 _IQ = f"{{{ns.CLIENT}}}iq"
-_PING = "urn:xmpp:ping"
 _VERSION = "jabber:iq:version"
 
 # The stream's own declarations, repeated on every serialized stanza; noise in reports.
@@ -421,7 +420,7 @@ class _ScriptRun:
         domain = session.bare_jid.rpartition("@")[2]
         try:
             await client.send_raw(
-                f"<iq type='get' id='{iq_id}' to='{domain}'><ping xmlns='{_PING}'/></iq>"
+                f"<iq type='get' id='{iq_id}' to='{domain}'><ping xmlns='{ns.PING}'/></iq>"
             )
             async with asyncio.timeout(self.options.timeout):
                 await answered

@@ -21,13 +21,12 @@ from reference import roster, wire
 if TYPE_CHECKING:
     from reference.router import Hub
 
-PING = "urn:xmpp:ping"
 VERSION = "jabber:iq:version"
 SOFTWARE_NAME = "scansion-py reference server"
 OFFLINE = "msgoffline"
 _INFO_QUERY = f"{{{ns.DISCO_INFO}}}query"
 _ITEMS_QUERY = f"{{{ns.DISCO_ITEMS}}}query"
-_PING = f"{{{PING}}}ping"
+_PING = f"{{{ns.PING}}}ping"
 _SESSION = f"{{{ns.SESSION}}}session"
 _ROSTER_QUERY = f"{{{ns.ROSTER}}}query"
 _VERSION_QUERY = f"{{{VERSION}}}query"
@@ -35,7 +34,7 @@ _VERSION_QUERY = f"{{{VERSION}}}query"
 SERVER_FEATURES = (
     ns.DISCO_INFO,
     ns.DISCO_ITEMS,
-    PING,
+    ns.PING,
     VERSION,
     ns.ROSTER,
     OFFLINE,

@@ -14,6 +14,7 @@ import secrets
 
 from lxml import etree
 
+from harness.xmpp import namespaces as ns
 from reference.muc import xml
 from reference.muc.forms import form_type
 from reference.muc.hooks import Event
@@ -37,7 +38,6 @@ _KICKABLE = frozenset(
 _TO_BARE_NAMESPACES = frozenset(
     {"vcard-temp", "http://jabber.org/protocol/pubsub", "urn:ietf:params:xml:ns:vcard-4.0"}
 )
-PING = "urn:xmpp:ping"
 VOICE_REQUEST = "http://jabber.org/protocol/muc#request"
 
 
@@ -154,7 +154,7 @@ def handle_iq_to_occupant(room: Room, stanza: etree._Element) -> None:
         )
         return
     payload = xml.first_child(stanza)
-    if to == current_nick and iq_type == "get" and xml.find(stanza, "ping", PING) is not None:
+    if to == current_nick and iq_type == "get" and xml.find(stanza, "ping", ns.PING) is not None:
         room.route(xml.reply(stanza))  # XEP-0410 self-ping: answered by the room
         return
     if target.primary is None:
