@@ -1,13 +1,16 @@
-"""The `scansion-py` command line: one subcommand per module, listed in COMMANDS.
+"""The `scansion-py` command line: one subcommand per module.
 
 Each command module exposes `register(subparsers)`, which adds its parser and
-sets `func=handler(args) -> int` (the exit code).
+sets `func=handler(args) -> int` (the exit code). The harness's own commands
+are listed in COMMANDS; other packages add theirs under the
+`scansion_py.commands` entry-point group (the reference server's `serve`).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from importlib.metadata import entry_points
 from types import ModuleType
 
 from harness import (
@@ -18,16 +21,15 @@ from harness import (
     report_command,
     run_command,
 )
-from reference import serve_command
 
 COMMANDS: tuple[ModuleType, ...] = (
     run_command,
     lint,
-    serve_command,
     record_command,
     diff_command,
     report_command,
 )
+COMMAND_ENTRY_POINTS = "scansion_py.commands"
 
 EXIT_USAGE = 2
 
@@ -42,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for command in COMMANDS:
         command.register(subparsers)
+    for entry in sorted(entry_points(group=COMMAND_ENTRY_POINTS), key=lambda e: e.name):
+        entry.load().register(subparsers)
     return parser
 
 

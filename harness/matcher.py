@@ -19,7 +19,7 @@ from itertools import count
 from lxml import etree
 
 from harness.stanza_text import BlockSyntaxError, parse_block, substitute
-from harness.xmpp import namespaces as ns
+from protocol import namespaces as ns
 
 STRICT_ATTRIBUTE = f"{{{ns.SCANSION}}}strict"
 ANY_VALUE = "{scansion:any}"

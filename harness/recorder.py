@@ -31,9 +31,9 @@ from datetime import UTC, datetime
 from lxml import etree
 
 from harness.model import Action
-from harness.xmpp import namespaces as ns
-from harness.xmpp.jid import JID
-from harness.xmpp.xmlstream import Event, StreamClosed, StreamError, StreamOpened, XMLStreamParser
+from protocol import namespaces as ns
+from protocol.jid import JID
+from protocol.xmlstream import Event, StreamClosed, StreamError, StreamOpened, XMLStreamParser
 
 PLACEHOLDER_PASSWORD = "password"
 # The proxy reads whatever the server accepts; a big stanza must not end the recording.

@@ -28,6 +28,7 @@ from typing import Protocol
 from lxml import etree
 
 from harness import __version__
+from harness.client import Client, TargetUnreachable, TLSMode, XMPPError
 from harness.inbox import Inbox, ReceiveTimeout, UnexpectedStanza
 from harness.matcher import expected_from_text
 from harness.model import Action, Actor, Script, Step
@@ -43,9 +44,8 @@ from harness.results import (
 )
 from harness.stanza_text import BlockSyntaxError, substitute
 from harness.targets import REMOTE_QUIET_PERIOD, Endpoint, Target
-from harness.xmpp import namespaces as ns
-from harness.xmpp.client import Client, TargetUnreachable, TLSMode, XMPPError
-from harness.xmpp.jid import JID
+from protocol import namespaces as ns
+from protocol.jid import JID
 
 # Steps that make the server act for their actor; other actors' sends must be processed first.
 _ACTS_ON_SERVER = frozenset({Action.CONNECTS, Action.DISCONNECTS, Action.SENDS})

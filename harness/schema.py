@@ -27,7 +27,7 @@ from xmlschema.validators.exceptions import (
     XMLSchemaValidationError,
 )
 
-from harness.xmpp import namespaces as ns
+from protocol import namespaces as ns
 
 SCHEMA_DIR = Path(__file__).with_name("schemas")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from harness.xmpp import namespaces as ns
+from protocol import namespaces as ns
 
 VARIABLE = re.compile(r"\$\{(?P<actor>[^}]+?)'s (?P<kind>full JID|JID)\}")
 

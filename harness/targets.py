@@ -6,19 +6,24 @@ JID. Forms:
 - `HOST:PORT` (plain TCP, STARTTLS as `--tls` says), `[::1]:PORT` for IPv6;
 - `tls://HOST:PORT` (direct TLS, XEP-0368 style);
 - `reference` (a fresh embedded reference server for every script, so scripts
-  never see each other's state and may run concurrently);
+  never see each other's state and may run concurrently), or the name of any
+  other embedded server registered under the `scansion_py.targets` entry-point
+  group;
 - `NAME=ADDRESS` (any of the above, labelled NAME in reports).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import NamedTuple
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, replace
+from importlib.metadata import entry_points
+
+from protocol.endpoint import Endpoint
 
 REFERENCE = "reference"
+TARGET_ENTRY_POINTS = "scansion_py.targets"
 _FORMS = "HOST:PORT, tls://HOST:PORT, reference, or NAME=ADDRESS"
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -28,10 +33,25 @@ class TargetError(ValueError):
     """A target string that names no usable endpoint; the message says what to write."""
 
 
-class Endpoint(NamedTuple):
-    host: str
-    port: int
-    direct_tls: bool
+EmbeddedServer = Callable[[], AbstractAsyncContextManager[Endpoint]]
+"""What a registered target provides: a fresh server per call, alive inside the block."""
+
+
+def embedded_target_names() -> list[str]:
+    """Names registered under the `scansion_py.targets` entry-point group."""
+    return sorted(entry.name for entry in entry_points(group=TARGET_ENTRY_POINTS))
+
+
+def load_embedded(name: str) -> EmbeddedServer:
+    """The server factory registered as NAME; TargetError when nothing is registered so."""
+    found = entry_points(group=TARGET_ENTRY_POINTS, name=name)
+    if not found:
+        raise TargetError(
+            f"no embedded target named {name!r} is registered "
+            f"(entry-point group {TARGET_ENTRY_POINTS}); is scansion-py installed?"
+        )
+    factory: EmbeddedServer = next(iter(found)).load()
+    return factory
 
 
 REMOTE_QUIET_PERIOD = 1.0
@@ -47,6 +67,7 @@ class Target:
     port: int = 0
     direct_tls: bool = False
     embedded: bool = False
+    provider: str = REFERENCE
 
     @property
     def quiet_period(self) -> float:
@@ -65,16 +86,12 @@ class Target:
 
     @asynccontextmanager
     async def endpoint(self) -> AsyncIterator[Endpoint]:
-        """Where one script connects; for `reference`, a server that lives as long as the block."""
+        """Where one script connects; an embedded target gives a server alive for the block."""
         if not self.embedded:
             yield Endpoint(self.host, self.port, self.direct_tls)
             return
-        from reference.config import ServerConfig
-        from reference.server import ReferenceServer
-
-        # Loopback inside this process: TLS would only cost a certificate per script.
-        async with ReferenceServer(ServerConfig(starttls=False)) as server:
-            yield Endpoint("127.0.0.1", server.port, False)
+        async with load_embedded(self.provider)() as endpoint:
+            yield endpoint
 
     def __str__(self) -> str:
         return self.label
@@ -96,13 +113,13 @@ def parse_target(text: str) -> Target:
         if not address.strip():
             raise TargetError(f"empty target address after {name}=; expected {_FORMS}")
         target = _parse_address(address.strip(), text)
-        return Target(name, target.host, target.port, target.direct_tls, target.embedded)
+        return replace(target, label=name)
     return _parse_address(text, text)
 
 
 def _parse_address(address: str, whole: str) -> Target:
-    if address == REFERENCE:
-        return Target(REFERENCE, embedded=True)
+    if address == REFERENCE or address in embedded_target_names():
+        return Target(address, embedded=True, provider=address)
     direct_tls = False
     scheme = _SCHEME.match(address)
     if scheme:

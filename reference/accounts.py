@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable
 from functools import cache
 
-from harness.xmpp.sasl import StoredCredentials, derive_credentials
+from protocol.sasl import StoredCredentials, derive_credentials
 
 SCRAM_ITERATIONS = 4096
 

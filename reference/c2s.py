@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from harness.xmpp import namespaces as ns
-from harness.xmpp.sasl import SaslFailure, ScramServer, b64decode, parse_plain
-from harness.xmpp.xmlstream import StreamError, StreamOpened, XMLStreamParser
+from protocol import namespaces as ns
+from protocol.sasl import SaslFailure, ScramServer, b64decode, parse_plain
+from protocol.xmlstream import StreamError, StreamOpened, XMLStreamParser
 from reference import wire
 from reference.config import ConfigError
 from reference.jids import split_jid, valid_localpart

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from harness.xmpp.xmlstream import DEFAULT_MAX_STANZA_BYTES
+from protocol.xmlstream import DEFAULT_MAX_STANZA_BYTES
 
 
 class ConfigError(Exception):

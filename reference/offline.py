@@ -11,7 +11,7 @@ import datetime
 
 from lxml import etree
 
-from harness.xmpp import namespaces as ns
+from protocol import namespaces as ns
 
 # Bounds, so that messages to made-up accounts (any name exists in test mode)
 # cannot grow the server without limit.

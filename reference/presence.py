@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from harness.xmpp import namespaces as ns
+from protocol import namespaces as ns
 from reference import roster as rosters
 from reference import wire
 from reference.jids import Jid, bare_of, split_jid

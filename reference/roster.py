@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from harness.xmpp import namespaces as ns
+from protocol import namespaces as ns
 from reference import wire
 from reference.jids import split_jid
 

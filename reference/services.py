@@ -10,12 +10,13 @@ else gets `service-unavailable`.
 
 from __future__ import annotations
 
+from functools import cache
+from importlib.metadata import version
 from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from harness import __version__
-from harness.xmpp import namespaces as ns
+from protocol import namespaces as ns
 from reference import roster, wire
 
 if TYPE_CHECKING:
@@ -123,5 +124,11 @@ class ServerServices:
 def _software_version() -> etree._Element:
     query = etree.Element(_VERSION_QUERY, nsmap={None: VERSION})
     etree.SubElement(query, f"{{{VERSION}}}name").text = SOFTWARE_NAME
-    etree.SubElement(query, f"{{{VERSION}}}version").text = __version__
+    etree.SubElement(query, f"{{{VERSION}}}version").text = _distribution_version()
     return query
+
+
+@cache
+def _distribution_version() -> str:
+    """The installed scansion-py's version: the reference server ships with the harness."""
+    return version("scansion-py")

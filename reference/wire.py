@@ -14,7 +14,7 @@ from copy import deepcopy
 
 from lxml import etree
 
-from harness.xmpp import namespaces as ns
+from protocol import namespaces as ns
 
 _MARKER = "scansion-to-" + secrets.token_hex(8)
 _MARKER_ATTR = f' to="{_MARKER}"'.encode()

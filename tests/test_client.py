@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 from lxml import etree
 
-from harness.xmpp import namespaces as ns
-from harness.xmpp.client import Client, ConnectionLost, NegotiationFailed
+from harness.client import Client, ConnectionLost, NegotiationFailed
+from protocol import namespaces as ns
 from tests.support_leaks import no_leaked_sockets  # noqa: F401 (autouse)
 
 try:

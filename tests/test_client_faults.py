@@ -25,8 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from lxml import etree
 
-from harness.xmpp import namespaces as ns
-from harness.xmpp.client import (
+from harness.client import (
     AuthFailed,
     Client,
     ConnectionLost,
@@ -35,7 +34,8 @@ from harness.xmpp.client import (
     StreamErrorReceived,
     TargetUnreachable,
 )
-from harness.xmpp.sasl import ScramServer, derive_credentials
+from protocol import namespaces as ns
+from protocol.sasl import ScramServer, derive_credentials
 from tests.support_leaks import no_leaked_sockets  # noqa: F401 (autouse)
 
 HEADER = (

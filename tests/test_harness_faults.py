@@ -24,8 +24,8 @@ from harness.parser import parse_text
 from harness.results import RunResult, Status
 from harness.runner import RunOptions, run_scripts
 from harness.targets import parse_target
-from harness.xmpp import namespaces as ns
-from harness.xmpp.xmlstream import StreamClosed, StreamError, StreamOpened, XMLStreamParser
+from protocol import namespaces as ns
+from protocol.xmlstream import StreamClosed, StreamError, StreamOpened, XMLStreamParser
 from tests.support_leaks import no_leaked_sockets  # noqa: F401 (autouse: fails a test that leaks)
 
 OPTIONS = RunOptions(timeout=2.0, quiet_period=0.2, connect_timeout=2.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.xmpp.jid import JID
+from protocol.jid import JID
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent / "soak"))
 
 from loadgen import DATA, MUC, MUC_ADMIN, MUC_OWNER, MUC_USER, Session
 
-from harness.xmpp import namespaces as ns
+from protocol import namespaces as ns
 from reference.config import ServerConfig
 from reference.server import ReferenceServer
 

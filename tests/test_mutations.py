@@ -23,7 +23,7 @@ from lxml import etree
 
 from harness.matcher import STRICT_ATTRIBUTE, correspondence, expected_from_text, match_captures
 from harness.replay import Recording, StepOutcome, load_recording, recordings, replay
-from harness.xmpp import namespaces as ns
+from protocol import namespaces as ns
 from tests.conftest import TRACES
 
 MUTANT_NAMESPACE = "urn:example:mutation"

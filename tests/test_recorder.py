@@ -37,8 +37,8 @@ from harness.recorder import (
 from harness.results import Status
 from harness.runner import RunOptions, run_on_target
 from harness.targets import parse_target
-from harness.xmpp import namespaces as ns
-from harness.xmpp.xmlstream import StreamClosed, StreamOpened
+from protocol import namespaces as ns
+from protocol.xmlstream import StreamClosed, StreamOpened
 from reference.config import ServerConfig
 from reference.server import ReferenceServer
 from tests.conftest import ROOT, free_port

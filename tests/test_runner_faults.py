@@ -25,8 +25,8 @@ from harness.parser import parse_text
 from harness.results import RunResult, ScriptResult, Status
 from harness.runner import RunOptions, run_scripts
 from harness.targets import parse_target
-from harness.xmpp import namespaces as ns
-from harness.xmpp.xmlstream import StreamClosed, StreamError, StreamOpened, XMLStreamParser
+from protocol import namespaces as ns
+from protocol.xmlstream import StreamClosed, StreamError, StreamOpened, XMLStreamParser
 
 OPTIONS = RunOptions(timeout=1.0, quiet_period=0.2, connect_timeout=1.0)
 HEADER = (

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.xmpp.sasl import (
+from protocol.sasl import (
     SaslFailure,
     ScramClient,
     ScramServer,

@@ -19,7 +19,7 @@ from harness.schema import (
     validate_script_stanza,
     validate_stanza,
 )
-from harness.xmpp import namespaces as ns
+from protocol import namespaces as ns
 from tests.conftest import CORPUS, ROOT, TRACES
 
 SEED_SCRIPTS = sorted((ROOT / "specs" / "prosody").glob("*.scs"))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from test_server_support import RawClient
 
-from harness.xmpp.client import Client
+from harness.client import Client
 from reference.config import ConfigError, ServerConfig, load_config
 from reference.server import ReferenceServer
 

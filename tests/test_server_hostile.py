@@ -15,7 +15,7 @@ import pytest
 from lxml import etree
 from test_server_support import HEADER, RawClient, q
 
-from harness.xmpp import namespaces as ns
+from protocol import namespaces as ns
 from reference.config import ServerConfig
 from reference.server import ReferenceServer
 

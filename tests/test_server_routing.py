@@ -10,8 +10,8 @@ import pytest
 from lxml import etree
 from test_server_support import Closed, RawClient, q
 
-from harness.xmpp import namespaces as ns
-from harness.xmpp.sasl import ScramClient
+from protocol import namespaces as ns
+from protocol.sasl import ScramClient
 from reference.component import Router
 from reference.config import ServerConfig
 from reference.server import ReferenceServer

@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 from lxml import etree
 
-from harness.xmpp import namespaces as ns
-from harness.xmpp.xmlstream import StreamClosed, StreamError, StreamOpened, XMLStreamParser
+from protocol import namespaces as ns
+from protocol.xmlstream import StreamClosed, StreamError, StreamOpened, XMLStreamParser
 
 HEADER = (
     "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from harness.xmpp.xmlstream import StreamOpened, XMLStreamParser
+from protocol.xmlstream import StreamOpened, XMLStreamParser
 
 HEADER = (
     b"<?xml version='1.0'?><stream:stream xmlns='jabber:client' "

@@ -14,7 +14,7 @@ import secrets
 
 from lxml import etree
 
-from harness.xmpp import namespaces as ns
+from protocol import namespaces as ns
 from reference.muc import xml
 from reference.muc.forms import form_type
 from reference.muc.hooks import Event

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from harness.xmpp import namespaces as ns
-from harness.xmpp.xmlstream import StreamClosed, StreamError, StreamOpened, XMLStreamParser
+from protocol import namespaces as ns
+from protocol.xmlstream import StreamClosed, StreamError, StreamOpened, XMLStreamParser
 
 MUC = "http://jabber.org/protocol/muc"
 MUC_USER = MUC + "#user"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from harness.xmpp import namespaces as ns
+from protocol import namespaces as ns
 
 DEFAULT_MAX_STANZA_BYTES = 256 * 1024
 

@@ -27,16 +27,16 @@ from xml.sax.saxutils import escape, quoteattr
 
 from lxml import etree
 
-from harness.xmpp import namespaces as ns
-from harness.xmpp.jid import JID
-from harness.xmpp.sasl import (
+from protocol import namespaces as ns
+from protocol.jid import JID
+from protocol.sasl import (
     MECHANISMS_BY_STRENGTH,
     SaslFailure,
     ScramClient,
     b64decode,
     plain_message,
 )
-from harness.xmpp.xmlstream import (
+from protocol.xmlstream import (
     DEFAULT_MAX_STANZA_BYTES,
     Event,
     StreamClosed,

@@ -1,1 +1,0 @@
-"""XMPP protocol pieces shared by the harness's client and the reference server."""
