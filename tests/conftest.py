@@ -62,3 +62,15 @@ def prosody() -> Iterator[tuple[str, int]]:
 def ejabberd() -> Iterator[tuple[str, int]]:
     """A real ejabberd 23.01 on loopback (STARTTLS offered, self-signed): (host, port)."""
     yield from _start_real_server(SHARED / "ejabberd" / "ejabberd-target", "ejabberd")
+
+
+@pytest.fixture
+def chromium(tmp_path: Path) -> Iterator[list[str]]:
+    """Chromium's command line with a fresh profile; skips when Debian's package is absent."""
+    from tests.support_chromium import CHROMIUM, FLAGS
+
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (Debian package 'chromium')")
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    yield [CHROMIUM, *FLAGS, f"--user-data-dir={profile}"]

@@ -1,0 +1,123 @@
+"""One script on one target, as the HTML report shows it: the diagram, the script, the stanzas.
+
+Three linked panes: the sequence diagram (harness.reporting.sequence), the
+script's source with line numbers and each step marked passed, failed or not
+reached, and an inspector that shows the stanzas behind the arrow or step
+picked. Clicking an arrow selects its step in the source; clicking a line of
+the source selects the step's arrows. Differences in a failed step's expected
+and closest stanzas are marked as the matcher counted them.
+"""
+
+from __future__ import annotations
+
+import html
+
+from harness.parser import ScriptError, parse_file
+from harness.reporting.marked_xml import marked_lines
+from harness.reporting.sequence import Row, rows, sequence_svg
+from harness.results import Failure, Mark, ScriptResult
+
+NOT_REACHED = "not-reached"
+_GLYPHS = {"passed": "✓", "failed": "✗", "errored": "!", NOT_REACHED: "·"}
+
+
+def conversation_html(result: ScriptResult, ident: str) -> str:
+    """The three panes for one cell; `ident` keeps its element ids apart from other cells'."""
+    if not result.traffic:
+        return '<p class="muted">No traffic recorded.</p>'
+    found = rows(result)
+    view = f"{ident}-v"
+    source = _source(result, ident)
+    views = "".join(_view(result, row, f"{view}-r{i}") for i, row in enumerate(found))
+    return (
+        f'<div class="conversation" id="{ident}">'
+        f'<div class="diagram">{sequence_svg(result, found, f"{ident}-svg", view)}</div>'
+        f"{source}"
+        '<div class="inspector"><p class="hint muted">Click an arrow or a script line to see '
+        f"its stanzas.</p>{views}</div></div>"
+    )
+
+
+def marked_pre(text: str, marks: tuple[Mark, ...], side: str) -> str:
+    """A stanza in a <pre>, each differing attribute, text or element in a <mark>."""
+    lines = []
+    for line in marked_lines(text, marks, side):
+        lines.append(
+            "".join(
+                f'<mark class="diff">{html.escape(part)}</mark>' if differs else html.escape(part)
+                for part, differs in line
+            )
+        )
+    return f'<pre class="xml">{chr(10).join(lines)}</pre>'
+
+
+def failure_stanzas(failure: Failure) -> str:
+    """Expected and closest (or unexpected) stanzas of a failure, differences marked."""
+    parts = []
+    if failure.expected is not None:
+        parts.append("<h5>Expected</h5>" + marked_pre(failure.expected, failure.marks, "expected"))
+    if failure.closest is not None:
+        nothing = failure.action == "receives nothing"
+        label = "Received" if nothing else "Closest received"
+        held = "" if failure.buffered is None else f" ({failure.buffered} buffered)"
+        marks = (Mark("received", ()),) if nothing else failure.marks
+        parts.append(f"<h5>{label}{held}</h5>" + marked_pre(failure.closest, marks, "received"))
+    if failure.explanation:
+        parts.append(f'<p class="why">{html.escape(failure.explanation)}</p>')
+    return "".join(parts)
+
+
+def _view(result: ScriptResult, row: Row, ident: str) -> str:
+    step = result.steps[row.step] if row.step < len(result.steps) else None
+    where = f" · step {row.step + 1}" + (f", line {step.line}" if step else "")
+    failure = result.failure
+    if row.kind == "failed" and failure is not None and failure.action != "receives nothing":
+        head = f"{failure.actor} {failure.action}{where}: {failure.message}"
+        body = failure_stanzas(failure)
+    else:
+        verb = {"sent": "sent", "event": ""}.get(row.kind, "received")
+        count = f" ({row.count} alike)" if row.count > 1 else ""
+        head = f"{row.actor} {verb}{count}{where} · {row.t:.3f} s".replace("  ", " ")
+        if row.kind == "faint":
+            head += " · no step asked for it"
+        elif row.kind == "failed":
+            head += " · it broke the silence the step expected"
+        whole = (Mark("received", ()),) if row.kind == "failed" else ()
+        body = "".join(marked_pre(result.traffic[i].text, whole, "received") for i in row.entries)
+        if row.kind == "event":
+            body = f"<p>{html.escape(row.label)}</p>"
+    return (
+        f'<div class="view {row.kind}" id="{ident}" hidden>'
+        f'<p class="view-head">{html.escape(head)}</p>{body}</div>'
+    )
+
+
+def _source(result: ScriptResult, ident: str) -> str:
+    """The script with line numbers; step lines carry their step's index and outcome."""
+    try:
+        text = result.path.read_text(encoding="utf-8")
+        step_lines = [step.line for step in parse_file(result.path).steps]
+    except (OSError, UnicodeDecodeError, ScriptError):
+        return '<div class="source muted">The script\'s source is not readable here.</div>'
+    outcome = {step.index: step.status.value for step in result.steps}
+    owner: dict[int, int] = {}
+    for index, line in enumerate(step_lines):
+        end = step_lines[index + 1] if index + 1 < len(step_lines) else len(text.splitlines()) + 1
+        owner.update((number, index) for number in range(line, end))
+    items = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        step = owner.get(number)
+        attrs = f' id="{ident}-L{number}"'
+        if step is not None:
+            status = outcome.get(step, NOT_REACHED)
+            head = step_lines[step] == number
+            kind = f"step {status}" if head else f"block {status}"
+            attrs += f' class="{kind}" data-step="{step}"'
+            glyph = _GLYPHS[status] if head else ""
+        else:
+            glyph = ""
+        items.append(
+            f'<li{attrs}><span class="no">{number}</span><span class="glyph">{glyph}</span>'
+            f"<code>{html.escape(line) or ' '}</code></li>"
+        )
+    return f'<div class="source"><ol>{"".join(items)}</ol></div>'
