@@ -69,6 +69,7 @@ def _run() -> RunResult:
             closest=CLOSEST,
             explanation="/presence/@type: expected 'unavailable', got 'available'",
             buffered=3,
+            path=("presence", "@type"),
         ),
     )
     errored = ScriptResult(
@@ -116,6 +117,8 @@ def test_json_shape_is_exact() -> None:
                     "message": "no matching stanza within 5 s",
                     "expected": EXPECTED,
                     "closest": CLOSEST,
+                    "why": "/presence/@type: expected 'unavailable', got 'available'",
+                    "path": ["presence", "@type"],
                 },
             },
             {
@@ -131,6 +134,8 @@ def test_json_shape_is_exact() -> None:
                     "message": "cannot connect to h:1: refused \x07",
                     "expected": None,
                     "closest": None,
+                    "why": None,
+                    "path": [],
                 },
             },
         ],

@@ -3,7 +3,12 @@
 One target: {"tool", "version", "target", "summary": {"total", "passed", "failed",
 "errored", "duration_s"}, "scripts": [{"path", "title", "status", "duration_s",
 "failure": null | {"line", "step", "actor", "action", "message", "expected",
-"closest"}}]}. `line` is the failing step's action line, `step` its 0-based index.
+"closest", "why", "path"}}]}. `line` is the failing step's action line, `step` its
+0-based index; `why` is the explanation the console prints after "why:" (null when
+there is none) and `path` the steps down to where the closest stanza first differs
+(`["iq", "query[version]", "@type"]`, empty when there is no closest stanza).
+`report.schema.json`, shipped beside this module (`SCHEMA_PATH`), is the JSON
+Schema of both shapes.
 
 With `--validate`, "summary" also has "invalid_stanzas" (a count) and each script
 "invalid_stanzas": [{"line", "step", "actor", "stanza", "problems": [str]}]: what
@@ -24,6 +29,7 @@ from harness import __version__
 from harness.results import Failure, InvalidStanza, MatrixResult, RunResult, ScriptResult
 
 TOOL = "scansion-py"
+SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
 
 
 def to_json(run: RunResult) -> dict[str, Any]:
@@ -77,6 +83,8 @@ def _failure(failure: Failure) -> dict[str, Any]:
         "message": failure.message,
         "expected": failure.expected,
         "closest": failure.closest,
+        "why": failure.explanation or None,
+        "path": list(failure.path),
     }
 
 
