@@ -109,6 +109,8 @@ class ScriptItem(pytest.Item):
         self.parsed = parsed
         if isinstance(parsed, Script) and parsed.title:
             self.extra_keyword_matches.add(parsed.title)  # `-k` also matches titles
+            # `--junitxml` then carries it as `run --junit` does (harness.reporting.junit).
+            self.user_properties.append(("title", parsed.title))
 
     def runtest(self) -> None:
         if isinstance(self.parsed, ScriptError):

@@ -1,5 +1,11 @@
 """JUnit XML (`--junit FILE`) so CI systems show one test case per script.
 
+Test cases are named as `pytest --junitxml` names the same scripts, so a CI's test
+history carries over between the two runners: `name` is the script's path as
+given, its `/` turned into `.` (`specs.core.login.scs`), `classname` is empty (or
+the target's name when one run covers several targets), and the script's title is
+the test case property "title" (the pytest plugin records it too).
+
 One <testsuite> per target in a <testsuites> root; a failed script carries
 <failure>, an errored one <error>, both with the same text the console prints.
 With `-v` the stanzas exchanged go into the test case's <system-out>; with
@@ -46,10 +52,10 @@ def to_junit(run: RunResult | MatrixResult, timestamp: datetime | None = None) -
             etree.SubElement(properties, "property", name="server", value=_xml_safe(one.server))
         if one.interrupted:
             etree.SubElement(properties, "property", name="interrupted", value="true")
-        # Several targets: the target names the class too, so CI tools keep cases apart.
-        prefix = one.target if len(runs) > 1 else ""
+        # Several targets: the target names the class, so CI tools keep cases apart.
+        classname = one.target if len(runs) > 1 else ""
         for script in one.scripts:
-            _testcase(suite, script, prefix)
+            _testcase(suite, script, classname)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
@@ -63,15 +69,18 @@ def _counts(tests: int, failures: int, errors: int, duration_s: float) -> dict[s
     }
 
 
-def _testcase(suite: etree._Element, result: ScriptResult, prefix: str) -> None:
+def _testcase(suite: etree._Element, result: ScriptResult, classname: str) -> None:
     case = etree.SubElement(
         suite,
         "testcase",
-        name=_xml_safe(result.title or result.path.stem),
-        classname=_xml_safe(".".join(filter(None, (prefix, _classname(result))))),
+        name=_xml_safe(case_name(result.path)),
+        classname=_xml_safe(classname),
         file=_xml_safe(str(result.path)),
         time=f"{result.duration_s:.3f}",
     )
+    if result.title:
+        properties = etree.SubElement(case, "properties")
+        etree.SubElement(properties, "property", name="title", value=_xml_safe(result.title))
     if result.failure is not None:
         case.set("line", str(result.failure.line))
         tag = "failure" if result.status is Status.FAILED else "error"
@@ -88,9 +97,10 @@ def _testcase(suite: etree._Element, result: ScriptResult, prefix: str) -> None:
         etree.SubElement(case, "system-err").text = _xml_safe(invalid_text(result))
 
 
-def _classname(result: ScriptResult) -> str:
-    parts = [*result.path.parent.parts, result.path.stem]
-    return ".".join(part for part in parts if part not in ("", "/", ".", ".."))
+def case_name(path: Path) -> str:
+    """The test case name `pytest --junitxml` gives the script: its node id (the path,
+    relative) with `/` as `.`."""
+    return path.as_posix().replace("/", ".")
 
 
 def _xml_safe(text: str) -> str:
