@@ -1,7 +1,8 @@
 """`scansion-py run`: lint every script, run them against one or more targets, report.
 
 With several `--target`s the same scripts run against each (targets side by
-side) and the result is a scripts x targets matrix. Exit codes, over every
+side) and the result is a scripts x targets matrix. With GITHUB_ACTIONS=true, each
+script that did not pass is also printed as a GitHub annotation. Exit codes, over every
 cell: 0 all passed, 1 some script failed or errored, 2 usage or script syntax
 error (nothing connects until every script parses), 3 a target unreachable,
 130 interrupted. Schema-invalid stanzas (`--validate`) are reported, not failed.
@@ -109,14 +110,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "report per target]}",
     )
     parser.add_argument(
-        "--junit", type=Path, metavar="FILE", help="write JUnit XML to FILE (a suite per target)"
+        "--junit",
+        type=Path,
+        metavar="FILE",
+        help="write JUnit XML to FILE (a suite per target; test cases named as "
+        "pytest --junitxml names the same scripts)",
     )
     parser.add_argument(
         "--html",
         type=Path,
         metavar="FILE",
-        help="write a self-contained HTML report to FILE: the matrix, each failure, "
-        "where targets diverge, server versions",
+        help="write a self-contained HTML report to FILE: the failures, the matrix, per "
+        "script and target a sequence diagram beside the script's source, where targets "
+        "diverge, server versions",
     )
     parser.add_argument(
         "--validate",

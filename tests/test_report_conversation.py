@@ -134,7 +134,7 @@ def test_failing_step_is_red_and_shows_expected_and_closest(
     assert document.body.get("data-failed-stroke") == RED
     failed_line = document.xpath("//div[@class='source']//li[contains(@class, 'failed')]")[0]
     assert failed_line.get("class") == "step failed selected", "the click selected its line"
-    assert failed_line.get("id").endswith(f"-L{failure.line}")
+    assert failed_line.getparent().index(failed_line) + 1 == failure.line, "numbered lines"
     shown = [v for v in document.find_class("view") if v.get("hidden") is None]
     assert len(shown) == 1, "the click shows the failing step's panel, and only it"
     headings = [h.text for h in shown[0].iter("h5")]

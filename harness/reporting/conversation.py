@@ -18,7 +18,6 @@ from harness.reporting.sequence import Row, rows, sequence_svg
 from harness.results import Failure, Mark, ScriptResult
 
 NOT_REACHED = "not-reached"
-_GLYPHS = {"passed": "✓", "failed": "✗", "errored": "!", NOT_REACHED: "·"}
 
 
 def conversation_html(result: ScriptResult, ident: str) -> str:
@@ -93,7 +92,8 @@ def _view(result: ScriptResult, row: Row, ident: str) -> str:
 
 
 def _source(result: ScriptResult, ident: str) -> str:
-    """The script with line numbers; step lines carry their step's index and outcome."""
+    """The script, numbered by the list; a step's lines carry its index, its action line
+    also its outcome (the stylesheet draws the line numbers and outcome marks)."""
     try:
         text = result.path.read_text(encoding="utf-8")
         step_lines = [step.line for step in parse_file(result.path).steps]
@@ -107,17 +107,10 @@ def _source(result: ScriptResult, ident: str) -> str:
     items = []
     for number, line in enumerate(text.splitlines(), start=1):
         step = owner.get(number)
-        attrs = f' id="{ident}-L{number}"'
+        attrs = ""
         if step is not None:
-            status = outcome.get(step, NOT_REACHED)
-            head = step_lines[step] == number
-            kind = f"step {status}" if head else f"block {status}"
-            attrs += f' class="{kind}" data-step="{step}"'
-            glyph = _GLYPHS[status] if head else ""
-        else:
-            glyph = ""
-        items.append(
-            f'<li{attrs}><span class="no">{number}</span><span class="glyph">{glyph}</span>'
-            f"<code>{html.escape(line) or ' '}</code></li>"
-        )
+            attrs = f' data-step="{step}"'
+            if step_lines[step] == number:  # the action line carries the outcome
+                attrs += f' class="step {outcome.get(step, NOT_REACHED)}"'
+        items.append(f"<li{attrs}>{html.escape(line)}</li>")
     return f'<div class="source"><ol>{"".join(items)}</ol></div>'

@@ -436,10 +436,20 @@ svg.sequence{display:block;font:11px ui-monospace,SFMono-Regular,Menlo,Consolas,
 .sequence .head.faint path{fill:#afb8c1}.sequence .head.failed path{fill:var(--fail)}
 .sequence .event rect{fill:#fff;stroke:#8c959f}
 .sequence .event text{text-anchor:middle;fill:var(--muted);font-size:10px}
-.source ol{list-style:none;margin:0;padding:4px 0;
+.source ol{list-style:none;margin:0;padding:4px 8px 4px 58px;counter-reset:line;
 font:12px/1.5 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
-.source li{display:flex;white-space:pre;padding-right:8px}
-.source li[data-step]{cursor:pointer}.source li.selected{background:#ddf4ff}
+.source li{white-space:pre;tab-size:4;counter-increment:line;position:relative;min-height:1.5em}
+.source li::before{content:counter(line);position:absolute;left:-54px;width:32px;
+text-align:right;color:#8c959f}
+.source li.step::after{position:absolute;left:-18px;font-weight:700}
+.source li.step.passed::after{content:"✓";color:var(--pass)}
+.source li.step.failed::after{content:"✗";color:var(--fail)}
+.source li.step.errored::after{content:"!";color:var(--error)}
+.source li.step.not-reached::after{content:"·";color:#8c959f}
+.source li[data-step]{cursor:pointer}
+.source li.failed{background:var(--fail-bg)}.source li.errored{background:var(--error-bg)}
+.source li.not-reached{color:#8c959f}
+.source li.selected{background:#ddf4ff}
 .source .no{flex:0 0 36px;text-align:right;color:#8c959f;padding-right:6px;user-select:none}
 .source .glyph{flex:0 0 16px;font-weight:700}
 .source code{font:inherit;tab-size:4}

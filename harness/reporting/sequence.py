@@ -239,11 +239,11 @@ def _row_svg(row: Row, i: int, y: int, x: dict[str, int], width: int, ident: str
     # Centred on the arrow, but kept inside the diagram (monospace: ~6.6 px a character).
     half = 3.3 * len(label) + 4
     mid = min(max((start + end) / 2, _GUTTER + half), width - half)
-    title = row.label + (f" ({row.count} stanzas)" if row.count > 1 else "")
+    full = row.label + (f" ({row.count} stanzas)" if row.count > 1 else "")
+    title = f"<title>{_e(full)}</title>" if full != label else ""  # only for clipped labels
     return (
-        f'<g class="msg {row.kind}" id="{ident}-r{i}" {_step_attribute(row)}="{row.step}" '
-        f'data-view="{view}-r{i}" tabindex="0" role="button">{time}'
-        f"<title>{_e(title)}</title>"
+        f'<g class="msg {row.kind}" {_step_attribute(row)}="{row.step}" '
+        f'data-view="{view}-r{i}" tabindex="0" role="button">{time}{title}'
         f'<rect class="hit" x="{min(start, end)}" y="{y - 16}" width="{abs(end - start)}" '
         f'height="{_ROW - 2}"/>'
         f'<line x1="{start}" y1="{y + 4}" x2="{end}" y2="{y + 4}" '
