@@ -10,7 +10,10 @@ and closest stanzas are marked as the matcher counted them.
 
 from __future__ import annotations
 
+import functools
 import html
+import itertools
+from pathlib import Path
 
 from harness.parser import ScriptError, parse_file
 from harness.reporting.marked_xml import marked_lines
@@ -26,8 +29,10 @@ def conversation_html(result: ScriptResult, ident: str) -> str:
         return '<p class="muted">No traffic recorded.</p>'
     found = rows(result)
     view = f"{ident}-v"
-    source = _source(result, ident)
-    views = "".join(_view(result, row, f"{view}-r{i}") for i, row in enumerate(found))
+    source = _source(result)
+    views = "".join(
+        _view(result, row, f"{view}-r{i}") for i, row in enumerate(found) if row.kind != "event"
+    )
     return (
         f'<div class="conversation" id="{ident}">'
         f'<div class="diagram">{sequence_svg(result, found, f"{ident}-svg", view)}</div>'
@@ -41,12 +46,11 @@ def marked_pre(text: str, marks: tuple[Mark, ...], side: str) -> str:
     """A stanza in a <pre>, each differing attribute, text or element in a <mark>."""
     lines = []
     for line in marked_lines(text, marks, side):
-        lines.append(
-            "".join(
-                f'<mark class="diff">{html.escape(part)}</mark>' if differs else html.escape(part)
-                for part, differs in line
-            )
-        )
+        shown = []
+        for differs, parts in itertools.groupby(line, key=lambda part: part[1]):
+            escaped = html.escape("".join(part for part, _ in parts))
+            shown.append(f'<mark class="diff">{escaped}</mark>' if differs else escaped)
+        lines.append("".join(shown))
     return f'<pre class="xml">{chr(10).join(lines)}</pre>'
 
 
@@ -74,29 +78,34 @@ def _view(result: ScriptResult, row: Row, ident: str) -> str:
         head = f"{failure.actor} {failure.action}{where}: {failure.message}"
         body = failure_stanzas(failure)
     else:
-        verb = {"sent": "sent", "event": ""}.get(row.kind, "received")
+        verb = "sent" if row.kind == "sent" else "received"
         count = f" ({row.count} alike)" if row.count > 1 else ""
-        head = f"{row.actor} {verb}{count}{where} · {row.t:.3f} s".replace("  ", " ")
+        head = f"{row.actor} {verb}{count}{where} · {row.t:.3f} s"
         if row.kind == "faint":
             head += " · no step asked for it"
         elif row.kind == "failed":
             head += " · it broke the silence the step expected"
         whole = (Mark("received", ()),) if row.kind == "failed" else ()
         body = "".join(marked_pre(result.traffic[i].text, whole, "received") for i in row.entries)
-        if row.kind == "event":
-            body = f"<p>{html.escape(row.label)}</p>"
     return (
         f'<div class="view {row.kind}" id="{ident}" hidden>'
         f'<p class="view-head">{html.escape(head)}</p>{body}</div>'
     )
 
 
-def _source(result: ScriptResult, ident: str) -> str:
+@functools.lru_cache(maxsize=64)
+def _script(path: Path, mtime_ns: int, size: int) -> tuple[str, list[int]]:
+    """A script's text and its steps' lines, parsed once for all its targets (the file's
+    modification time and size key the cache, so an edited script is read again)."""
+    return path.read_text(encoding="utf-8"), [step.line for step in parse_file(path).steps]
+
+
+def _source(result: ScriptResult) -> str:
     """The script, numbered by the list; a step's lines carry its index, its action line
     also its outcome (the stylesheet draws the line numbers and outcome marks)."""
     try:
-        text = result.path.read_text(encoding="utf-8")
-        step_lines = [step.line for step in parse_file(result.path).steps]
+        stat = result.path.stat()
+        text, step_lines = _script(result.path, stat.st_mtime_ns, stat.st_size)
     except (OSError, UnicodeDecodeError, ScriptError):
         return '<div class="source muted">The script\'s source is not readable here.</div>'
     outcome = {step.index: step.status.value for step in result.steps}

@@ -409,7 +409,7 @@ border-radius:8px;padding:12px 16px;margin-bottom:24px}
 .failures a:hover .where{text-decoration:underline}
 .failures .where{display:inline;margin:0 6px}.failures .message{color:var(--fail)}
 mark.diff{background:#ffd8b5;color:#6b2500;border-radius:2px;outline:1px solid #f0a26b}
-.conversation{display:grid;grid-template-columns:minmax(0,3fr) minmax(0,2fr);gap:12px;
+.conversation{display:grid;grid-template-columns:minmax(0,max-content) minmax(380px,1fr);gap:12px;
 margin-top:10px;align-items:start}
 .diagram,.source{max-height:640px;overflow:auto;background:#fff;border:1px solid var(--line);
 border-radius:6px}
@@ -420,11 +420,13 @@ padding:6px 10px;min-height:40px}
 svg.sequence{display:block;font:11px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 .sequence .lifeline{stroke:#c4ccd5;stroke-dasharray:4 3}
 .sequence .lane-head{fill:#eef2f6;stroke:#8c959f}.sequence .lane-head.server{fill:#e8eefc}
+.sequence .lane-head.service{fill:#fff4e5;stroke:#d4a72c}
 .sequence .lane-name{text-anchor:middle;font-weight:700;font-size:12px;fill:var(--ink)}
 .sequence g text.time{fill:var(--muted);font-size:10px;text-anchor:start}
 .sequence .msg{cursor:pointer}.sequence .msg .hit{fill:transparent}
 .sequence .msg line{stroke:#24292f;stroke-width:1.4}
-.sequence .msg text{text-anchor:middle;fill:var(--ink)}
+.sequence .msg text{text-anchor:middle;fill:var(--ink);paint-order:stroke;stroke:#fff;
+stroke-width:3px;stroke-linejoin:round}
 .sequence .msg.sent line{stroke:#0969da}.sequence .msg.sent text{fill:#0550ae}
 .sequence .msg.faint line{stroke:#afb8c1;stroke-dasharray:3 3}
 .sequence .msg.faint text{fill:#8c959f}

@@ -14,6 +14,7 @@ diagram to the script's lines and to the stanzas.
 
 from __future__ import annotations
 
+import functools
 import html
 from dataclasses import dataclass
 
@@ -24,13 +25,14 @@ from harness.stanza_text import BlockSyntaxError, parse_block
 
 SERVER = "server"
 _LANE = 190  # px between lifelines, at most; narrower when there are many actors
-_LANES_WIDTH = 760  # what the lanes share before they narrow (to _NARROWEST)
-_NARROWEST = 130
+_LANES_WIDTH = 720  # what the lanes share before they narrow (to _NARROWEST)
+_NARROWEST = 112
 _GUTTER = 64  # left margin, for the time of each row
 _ROW = 26
 _HEAD = 38
 _LABEL = 44  # characters shown in an arrow's label (the full one is in its tooltip)
 _FOLD = 3  # this many alike unmatched stanzas in a row fold into one arrow
+_SERVICES = 3  # room or service lifelines at most
 _KINDS = ("sent", "matched", "faint", "failed")
 _HEADS = (
     '<marker id="{ident}-{kind}" class="head {kind}" viewBox="0 0 10 10" refX="9" refY="5" '
@@ -49,20 +51,22 @@ class Row:
     t: float
     step: int
     entries: tuple[int, ...]  # indexes into the script's traffic, for its stanza panel
-    outgoing: bool = False  # drawn from the actor to the server
+    outgoing: bool = False  # drawn from the actor to its peer
     count: int = 1
+    peer: str = SERVER  # the other lifeline: the server, or a room or service JID
 
 
 def rows(result: ScriptResult) -> list[Row]:
     """The diagram's rows in time order, unmatched runs folded, the failure last."""
     runs: list[list[Row]] = []
+    peers = _Peers(result)
     for index, entry in enumerate(result.traffic):
-        row = _row(index, entry, result)
+        row = _row(index, entry, result, peers)
         last = runs[-1][-1] if runs else None
         if (
             last is not None
             and row.kind == last.kind == "faint"
-            and (row.actor, row.label) == (last.actor, last.label)
+            and (row.actor, row.label, row.peer) == (last.actor, last.label, last.peer)
         ):
             runs[-1].append(row)
         else:
@@ -81,8 +85,58 @@ def rows(result: ScriptResult) -> list[Row]:
         at = next((i + 1 for i in range(len(found) - 1, -1, -1) if found[i].kind != "event"), 0)
         t = found[at - 1].t if at else 0.0
         outgoing = failure.action != "receives"
-        found.insert(at, Row("failed", failure.actor, "✗ " + label, t, failure.step, (), outgoing))
+        peer = peers.lane(failure.expected, "received") if failure.expected else SERVER
+        failed = Row("failed", failure.actor, "✗ " + label, t, failure.step, (), outgoing, 1, peer)
+        found.insert(at, failed)
     return found
+
+
+class _Peers:
+    """Which lifeline a stanza goes to or comes from: a room or service JID (one not on
+    an actor's domain, e.g. `room@conference.localhost`) gets its own when there are
+    at most three of them; otherwise their domains do, or, past three, the server."""
+
+    def __init__(self, result: ScriptResult) -> None:
+        self.home: set[str] = set()
+        services: dict[str, str] = {}  # bare JID -> its domain
+        for entry in result.traffic:
+            if entry.direction == "received":
+                self.home.add(_bare(_attribute(entry.text, "to")).rpartition("@")[2])
+        for entry in result.traffic:
+            if entry.direction in ("sent", "received"):
+                bare = _bare(_attribute(entry.text, "to" if entry.direction == "sent" else "from"))
+                domain = bare.rpartition("@")[2]
+                if bare and domain not in self.home:
+                    services.setdefault(bare, domain)
+        domains = list(dict.fromkeys(services.values()))
+        if len(services) <= _SERVICES:
+            self.names = {bare: bare for bare in services}
+        elif len(domains) <= _SERVICES:
+            self.names = dict(services)
+        else:
+            self.names = {}
+
+    def lane(self, text: str, direction: str) -> str:
+        bare = _bare(_attribute(text, "to" if direction == "sent" else "from"))
+        return self.names.get(bare, SERVER)
+
+
+def _attribute(text: str, name: str) -> str:
+    stanzas = _parsed(text)
+    return stanzas[0].get(name, "") if stanzas else ""
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(text: str) -> tuple[etree._Element, ...]:
+    """The stanzas of a traffic entry (several for a `sends` block); () if unparsable."""
+    try:
+        return tuple(parse_block(text))
+    except BlockSyntaxError:
+        return ()
+
+
+def _bare(jid: str) -> str:
+    return jid.partition("/")[0]
 
 
 def _folded(run: list[Row]) -> Row:
@@ -91,13 +145,14 @@ def _folded(run: list[Row]) -> Row:
     return Row("faint", first.actor, first.label, first.t, first.step, entries, False, len(run))
 
 
-def _row(index: int, entry: TrafficEntry, result: ScriptResult) -> Row:
+def _row(index: int, entry: TrafficEntry, result: ScriptResult, peers: _Peers) -> Row:
     failure = result.failure
     if entry.direction == "event":
         return Row("event", entry.actor, entry.text, entry.t, entry.step, (index,))
+    peer = peers.lane(entry.text, entry.direction)
     if entry.direction == "sent":
         label = summary(entry.text, entry.direction, result)
-        return Row("sent", entry.actor, label, entry.t, entry.step, (index,), True)
+        return Row("sent", entry.actor, label, entry.t, entry.step, (index,), True, 1, peer)
     if entry.matched_by is not None:
         kind, step = "matched", entry.matched_by
     elif (
@@ -113,14 +168,13 @@ def _row(index: int, entry: TrafficEntry, result: ScriptResult) -> Row:
     label = summary(entry.text, entry.direction, result)
     if kind == "failed":
         label = "✗ unexpected " + label
-    return Row(kind, entry.actor, label, entry.t, step, (index,))
+    return Row(kind, entry.actor, label, entry.t, step, (index,), False, 1, peer)
 
 
 def summary(text: str, direction: str, result: ScriptResult) -> str:
     """`kind type → peer (key child)`: enough to tell stanzas apart at a glance."""
-    try:
-        elements = parse_block(text)
-    except BlockSyntaxError:
+    elements = _parsed(text)
+    if not elements:
         return text.split(None, 1)[0][:_LABEL] if text.strip() else "(empty)"
     element = elements[0]
     kind = etree.QName(element).localname
@@ -165,7 +219,9 @@ def _key(element: etree._Element) -> str:
         qname = etree.QName(children[0])
         namespace = (qname.namespace or "").rstrip("/")
         short = namespace.rsplit("/", 1)[-1].rsplit(":", 1)[-1] if namespace else ""
-        return short if qname.localname == "query" and short else qname.localname
+        # Generic wrappers (`query`, `x`, `c`) say less than their namespace does.
+        wrapper = qname.localname in ("query", "x", "c")
+        return short if wrapper and short else qname.localname
     return ""
 
 
@@ -182,20 +238,21 @@ def _short_jid(jid: str, result: ScriptResult) -> str:
     return node + (f"/{resource}" if resource else "")
 
 
-def lanes(result: ScriptResult) -> list[str]:
-    """Actors in the order they first act, then the server."""
+def lanes(result: ScriptResult, found: list[Row]) -> list[str]:
+    """Actors in the order they first act, the server, then rooms and services."""
     seen: dict[str, None] = {}
     for step in result.steps:
         seen.setdefault(step.actor, None)
     for entry in result.traffic:
         seen.setdefault(entry.actor, None)
-    return [*seen, SERVER]
+    services = dict.fromkeys(row.peer for row in found if row.peer != SERVER)
+    return [*seen, SERVER, *services]
 
 
 def sequence_svg(result: ScriptResult, found: list[Row], ident: str, view: str) -> str:
     """The diagram of `rows(result)` as inline SVG; `ident` prefixes element ids, `view`
     the ids of the stanza panels."""
-    lifelines = lanes(result)
+    lifelines = lanes(result, found)
     lane = max(_NARROWEST, min(_LANE, _LANES_WIDTH // len(lifelines)))
     x = {name: _GUTTER + lane // 2 + i * lane for i, name in enumerate(lifelines)}
     width = _GUTTER + lane * len(lifelines)
@@ -206,25 +263,34 @@ def sequence_svg(result: ScriptResult, found: list[Row], ident: str, view: str) 
         f'aria-label="sequence diagram">',
         "<defs>" + "".join(_HEADS.format(ident=ident, kind=kind) for kind in _KINDS) + "</defs>",
     ]
+    actors = set(lifelines[: lifelines.index(SERVER)])
     for name, cx in x.items():
+        kind = "" if name in actors else " server" if name == SERVER else " service"
+        # A room or service shows its node (`garden`), the full JID in the tooltip.
+        shown = name.partition("@")[0] if kind == " service" else name
         parts.append(
             f'<line class="lifeline" x1="{cx}" y1="{_HEAD - 8}" x2="{cx}" y2="{height}"/>'
-            f'<rect class="lane-head{" server" if name == SERVER else ""}" x="{cx - 60}" '
-            f'y="4" width="120" height="24" rx="5"/>'
-            f'<text class="lane-name" x="{cx}" y="21">{_e(_clip(name, 17))}</text>'
+            f'<rect class="lane-head{kind}" x="{cx - lane // 2 + 5}" y="4" width="{lane - 10}" '
+            'height="24" rx="5">'
+            f"<title>{_e(name)}</title></rect>"
+            f'<text class="lane-name" x="{cx}" y="21">{_e(_clip(shown, (lane - 16) // 7))}</text>'
         )
     for i, row in enumerate(found):
         y = _HEAD + _ROW * (i + 1)
-        parts.append(_row_svg(row, i, y, x, width, ident, view))
+        parts.append(_row_svg(row, i, y, x, lane, width, ident, view))
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _row_svg(row: Row, i: int, y: int, x: dict[str, int], width: int, ident: str, view: str) -> str:
+def _row_svg(
+    row: Row, i: int, y: int, x: dict[str, int], lane: int, width: int, ident: str, view: str
+) -> str:
     actor_x = x.get(row.actor, x[SERVER])
     time = f'<text class="time" x="6" y="{y + 4}">{row.t:.3f}s</text>'
     if row.kind == "event":
-        label = _clip(row.label, 30)
+        # `connected`, `disconnected`, `stream closed`: the details are in the tooltip.
+        short = row.label.split(" as ", 1)[0].split(":", 1)[0]
+        label = _clip(short, int((lane - 14) / 6.2))  # a note stays within its lane
         w = 8 + 6.2 * len(label)
         return (
             f'<g class="event" data-step="{row.step}">{time}'
@@ -232,7 +298,8 @@ def _row_svg(row: Row, i: int, y: int, x: dict[str, int], width: int, ident: str
             f'<text x="{actor_x}" y="{y + 3}"><title>{_e(row.label)}</title>{_e(label)}</text>'
             "</g>"
         )
-    start, end = (actor_x, x[SERVER]) if row.outgoing else (x[SERVER], actor_x)
+    peer_x = x[row.peer]
+    start, end = (actor_x, peer_x) if row.outgoing else (peer_x, actor_x)
     label = _clip(row.label, _LABEL) + (
         f" \N{MULTIPLICATION SIGN}{row.count}" if row.count > 1 else ""
     )
