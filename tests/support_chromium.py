@@ -35,3 +35,13 @@ def browse(chromium: list[str], *args: str) -> tuple[str, list[str]]:
     assert done.returncode == 0, done.stderr[-2000:]
     console = [m["message"] for m in map(_CONSOLE.search, done.stderr.splitlines()) if m]
     return done.stdout, console
+
+
+def screenshot(chromium: list[str], url: str, name: str, size: str = "1440,2600") -> None:
+    """Save tests/artifacts/NAME for a person to look at; checks that something was drawn."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / name
+    shot.unlink(missing_ok=True)
+    browse(chromium, f"--screenshot={shot}", f"--window-size={size}", "--hide-scrollbars", url)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert shot.stat().st_size > 20_000, "a rendered page, not a blank one"

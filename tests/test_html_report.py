@@ -23,7 +23,7 @@ from harness.results import (
     Status,
     TrafficEntry,
 )
-from tests.support_chromium import ARTIFACTS, browse
+from tests.support_chromium import browse, screenshot
 from tests.support_results import romeo_steps
 
 MATCHED = '<iq type="result" from="localhost" id="v1">\n  <query xmlns="jabber:iq:version"/>\n</iq>'
@@ -141,20 +141,9 @@ def test_report_renders_in_chromium(chromium: list[str], tmp_path: Path) -> None
 
 
 def test_report_screenshot(chromium: list[str], tmp_path: Path) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
     page = tmp_path / "report.html"
     write_html(sample_matrix(), page)
-    shot = ARTIFACTS / "html_report.png"
-    shot.unlink(missing_ok=True)
-    browse(
-        chromium,
-        f"--screenshot={shot}",
-        "--window-size=1280,1400",
-        "--hide-scrollbars",
-        page.as_uri(),
-    )
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert shot.stat().st_size > 20_000, "a rendered page, not a blank one"
+    screenshot(chromium, page.as_uri(), "html_report.png", "1280,1400")
 
 
 def test_text_from_servers_is_escaped() -> None:

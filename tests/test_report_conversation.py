@@ -25,7 +25,7 @@ from harness.results import MatrixResult, RunResult, ScriptResult, Status, Traff
 from harness.runner import RunOptions, run_on_target
 from harness.targets import parse_target
 from tests.conftest import ROOT
-from tests.support_chromium import ARTIFACTS, browse
+from tests.support_chromium import browse, screenshot
 
 PASSING = ROOT / "specs" / "muc" / "muc_presence_probe.scs"
 # The one change that makes it fail: Juliet joins as a participant, not a visitor.
@@ -105,17 +105,7 @@ def test_passing_script_draws_one_arrow_per_step(chromium: list[str], tmp_path: 
     steps = document.xpath("//div[@class='source']//li[contains(@class, 'step')]")
     assert len(steps) == len(parse_file(PASSING).steps)
     assert {li.get("class") for li in steps} == {"step passed"}
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "conversation_passing.png"
-    shot.unlink(missing_ok=True)
-    browse(
-        chromium,
-        f"--screenshot={shot}",
-        "--window-size=1440,2600",
-        "--hide-scrollbars",
-        page.as_uri() + "#d0-0",
-    )
-    assert shot.stat().st_size > 20_000, "a rendered page, not a blank one"
+    screenshot(chromium, page.as_uri() + "#d0-0", "conversation_passing.png")
 
 
 def test_failing_step_is_red_and_shows_expected_and_closest(
@@ -145,17 +135,7 @@ def test_failing_step_is_red_and_shows_expected_and_closest(
     assert [m.text_content() for m in expected.iter("mark")] == []
     later = document.xpath("//div[@class='source']//li[contains(@class, 'step not-reached')]")
     assert len(later) == len(parse_file(path).steps) - failure.step - 1
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "conversation_failing.png"
-    shot.unlink(missing_ok=True)
-    browse(
-        chromium,
-        f"--screenshot={shot}",
-        "--window-size=1440,2600",
-        "--hide-scrollbars",
-        page.as_uri(),
-    )
-    assert shot.stat().st_size > 20_000, "a rendered page, not a blank one"
+    screenshot(chromium, page.as_uri(), "conversation_failing.png")
 
 
 def test_runs_of_unmatched_stanzas_fold_into_one_arrow() -> None:
