@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -59,7 +60,7 @@ def to_junit(run: RunResult | MatrixResult, timestamp: datetime | None = None) -
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-def _counts(tests: int, failures: int, errors: int, duration_s: float) -> dict[str, str]:
+def _counts(tests: int, failures: int, errors: int, duration_s: float) -> dict[str, Any]:
     return {
         "tests": str(tests),
         "failures": str(failures),
