@@ -24,7 +24,7 @@ from harness.discovery import find_scripts
 from harness.model import Script
 from harness.parser import ScriptError, parse_file
 from harness.reporting.console import ConsoleReport
-from harness.reporting.github import annotations, on_github_actions
+from harness.reporting.github import error_annotations, on_github_actions
 from harness.reporting.html import write_html
 from harness.reporting.json_report import write_json
 from harness.reporting.junit import write_junit
@@ -260,7 +260,7 @@ def run_command(args: argparse.Namespace) -> int:
         matrix_report.finish(matrix)
         written = _write_reports(matrix, matrix, args, err)
     if on_github_actions():
-        for line in annotations(matrix):
+        for line in error_annotations(matrix):
             print(line, flush=True)
     if not written:
         return EXIT_USAGE

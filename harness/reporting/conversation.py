@@ -110,11 +110,12 @@ def _source(result: ScriptResult) -> str:
         return '<div class="source muted">The script\'s source is not readable here.</div>'
     outcome = {step.index: step.status.value for step in result.steps}
     owner: dict[int, int] = {}
-    for index, line in enumerate(step_lines):
-        end = step_lines[index + 1] if index + 1 < len(step_lines) else len(text.splitlines()) + 1
-        owner.update((number, index) for number in range(line, end))
+    lines = text.splitlines()
+    for index, first in enumerate(step_lines):
+        end = step_lines[index + 1] if index + 1 < len(step_lines) else len(lines) + 1
+        owner.update((number, index) for number in range(first, end))
     items = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
         step = owner.get(number)
         attrs = ""
         if step is not None:

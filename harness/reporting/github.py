@@ -16,7 +16,7 @@ def on_github_actions() -> bool:
     return os.environ.get("GITHUB_ACTIONS") == "true"
 
 
-def annotations(matrix: MatrixResult) -> list[str]:
+def error_annotations(matrix: MatrixResult) -> list[str]:
     """One `::error` line per script that failed or errored, on every target (named when
     there are several)."""
     runs = matrix.runs
