@@ -438,6 +438,7 @@ stroke-width:3px;stroke-linejoin:round}
 .sequence .head.faint path{fill:#afb8c1}.sequence .head.failed path{fill:var(--fail)}
 .sequence .event rect{fill:#fff;stroke:#8c959f}
 .sequence .event text{text-anchor:middle;fill:var(--muted);font-size:10px}
+.sequence .event.selected rect{stroke:#0969da;stroke-width:2}
 .source ol{list-style:none;margin:0;padding:4px 8px 4px 58px;counter-reset:line;
 font:12px/1.5 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 .source li{white-space:pre;tab-size:4;counter-increment:line;position:relative;min-height:1.5em}
@@ -492,7 +493,7 @@ _JS = """
     function select(step, view){
       box.querySelectorAll('.selected').forEach(function(e){ e.classList.remove('selected'); });
       box.querySelectorAll('[data-step="' + step + '"]').forEach(function(e){
-        if (!e.classList.contains('event')) { e.classList.add('selected'); }
+        e.classList.add('selected');
       });
       box.querySelectorAll('.view').forEach(function(v){ v.hidden = v.id !== view; });
       box.querySelector('.hint').hidden = Boolean(view);

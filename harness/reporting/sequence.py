@@ -259,7 +259,7 @@ def sequence_svg(result: ScriptResult, found: list[Row], ident: str, view: str) 
     height = _HEAD + _ROW * (len(found) + 1)
     parts = [
         f'<svg class="sequence" id="{ident}" xmlns="http://www.w3.org/2000/svg" '
-        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="group" '
         f'aria-label="sequence diagram">',
         "<defs>" + "".join(_HEADS.format(ident=ident, kind=kind) for kind in _KINDS) + "</defs>",
     ]
