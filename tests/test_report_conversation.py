@@ -32,6 +32,12 @@ PASSING = ROOT / "specs" / "muc" / "muc_presence_probe.scs"
 RIGHT, WRONG = 'role="participant"', 'role="visitor"'
 RED = "rgb(207, 34, 46)"  # --fail
 
+# Appended to the page: a real click on the line of the second step (Romeo sends his join).
+CLICK_SECOND_STEP_LINE = """<script>
+document.querySelector('.source li.step[data-step="1"]')
+  .dispatchEvent(new MouseEvent('click', {bubbles: true}));
+</script>"""
+
 # Appended to the page: a real click on the failing arrow, then what Chromium computed.
 CLICK_FAILED_ARROW = """<script>
 (function(){
@@ -94,7 +100,7 @@ def drawn(document: lxml_html.HtmlElement, kinds: tuple[str, ...]) -> dict[int, 
 def test_passing_script_draws_one_arrow_per_step(chromium: list[str], tmp_path: Path) -> None:
     result = run(PASSING)
     assert result.status is Status.PASSED, result.failure
-    page = page_of(result, tmp_path / "passing.html")
+    page = page_of(result, tmp_path / "passing.html", CLICK_SECOND_STEP_LINE)
     dom, console = browse(chromium, "--dump-dom", page.as_uri() + "#d0-0")
     assert console == []
     document = lxml_html.fromstring(dom)
@@ -104,7 +110,13 @@ def test_passing_script_draws_one_arrow_per_step(chromium: list[str], tmp_path: 
     assert lanes == ["Romeo", "Juliet", "Nurse", "server", "probing"], "the room has its own"
     steps = document.xpath("//div[@class='source']//li[contains(@class, 'step')]")
     assert len(steps) == len(parse_file(PASSING).steps)
-    assert {li.get("class") for li in steps} == {"step passed"}
+    assert {li.get("class") for li in steps} == {"step passed", "step passed selected"}
+    # The click on that line selected its one arrow and showed its stanza.
+    selected = document.xpath("//*[local-name()='g'][contains(@class, 'selected')]")
+    assert [(g.get("class"), g.get("data-step")) for g in selected] == [("msg sent selected", "1")]
+    shown = [v for v in document.find_class("view") if v.get("hidden") is None]
+    assert [v.get("id") for v in shown] == [selected[0].get("data-view")]
+    assert '<x xmlns="http://jabber.org/protocol/muc"/>' in shown[0].text_content()
     screenshot(chromium, page.as_uri() + "#d0-0", "conversation_passing.png")
 
 
