@@ -205,6 +205,34 @@ def test_disconnect_twice_is_a_no_op_and_open_clients_are_closed_at_the_end() ->
     assert sorted(server.clean_closes) == ["good", "other"]
 
 
+def test_what_an_actor_sends_after_it_disconnected_is_dropped() -> None:
+    server = FaultyServer()
+    text = script(
+        "good",
+        "Romeo connects",
+        "Romeo disconnects",
+        "Romeo sends:\n\t<presence type='unavailable'/>",
+    )
+    only = run_against(server, [text]).scripts[0]
+    assert only.status is Status.PASSED, only.failure
+    assert only.steps[2].detail == "dropped 30 bytes: Romeo has disconnected"
+    assert server.clean_closes == ["good"]
+
+
+def test_an_actor_that_connects_again_sends_again() -> None:
+    text = script(
+        "good",
+        "Romeo connects",
+        "Romeo disconnects",
+        "Romeo connects",
+        "Romeo sends:\n\t<presence/>",
+        "Romeo receives:\n\t<presence/>",
+    )
+    only = run_against(FaultyServer(), [text]).scripts[0]
+    assert only.status is Status.PASSED, only.failure
+    assert only.steps[3].detail.startswith("sent ")
+
+
 def test_steps_of_an_actor_that_never_connected_fail_clearly() -> None:
     text = script("good", "Romeo sends:\n\t<presence/>")
     failure = run_against(FaultyServer(), [text]).scripts[0].failure
