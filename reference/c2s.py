@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from protocol import namespaces as ns
+from protocol.jid import nodeprep, split_jid
 from protocol.sasl import SaslFailure, ScramServer, b64decode, parse_plain
 from protocol.xmlstream import StreamError, StreamOpened, XMLStreamParser
 from reference import wire
 from reference.config import ConfigError
-from reference.jids import split_jid, valid_localpart
 from reference.tls import server_context
 
 if TYPE_CHECKING:
@@ -347,10 +347,11 @@ class ClientSession(asyncio.Protocol):
 
     def _plain(self, payload: bytes) -> None:
         authzid, username, password = parse_plain(payload)
-        local = username.lower()
-        if not valid_localpart(local) or not self.hub.accounts.check_plain(local, password):
+        local = nodeprep(username)
+        if local is None or not self.hub.accounts.check_plain(local, password):
             raise SaslFailure("not-authorized")
-        if authzid and authzid.lower() != f"{local}@{self.hub.domain}":
+        authorized = split_jid(authzid) if authzid else None
+        if authzid and (authorized is None or authorized.full != f"{local}@{self.hub.domain}"):
             raise SaslFailure("invalid-authzid")
         self._authenticated(local, None)
 
@@ -360,8 +361,8 @@ class ClientSession(asyncio.Protocol):
         self.transport.write(_sasl_failure(failure.condition))  # type: ignore[union-attr]
 
     def _authenticated(self, username: str, additional: bytes | None) -> None:
-        local = username.lower()
-        if not valid_localpart(local):
+        local = nodeprep(username)
+        if local is None:
             raise SaslFailure("not-authorized")
         self._scram = None
         self._sasl_step = None

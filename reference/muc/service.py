@@ -17,8 +17,8 @@ from pathlib import Path
 
 from lxml import etree
 
+from protocol.jid import split_jid
 from reference.component import Router
-from reference.jids import split_jid
 from reference.muc import joining, messages, xml
 from reference.muc.features import FEATURES
 from reference.muc.hooks import Event, Hooks
@@ -72,11 +72,11 @@ class MUCService:
         sender = stanza.get("from")
         if to is None or sender is None:
             return
-        if to.local is None:
-            self._handle_host(stanza, to.resource)
+        if not to.local:
+            self._handle_host(stanza, to.resource or None)
             return
         stanza.set("to", to.full)  # normalised: rooms are found by their exact JID
-        self._handle_room_stanza(stanza, to.bare, to.resource is not None)
+        self._handle_room_stanza(stanza, to.bare, bool(to.resource))
 
     # -- delivery (what rooms use) -----------------------------------------
 
