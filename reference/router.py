@@ -21,6 +21,7 @@ from protocol.jid import JID, split_jid
 from reference import wire
 from reference.accounts import Accounts
 from reference.config import ServerConfig
+from reference.limits import AuthFailures, Tally
 from reference.offline import OfflineStore
 from reference.presence import PresenceHandler, forget_directed
 from reference.roster import RosterStore
@@ -54,6 +55,10 @@ class Hub:
         self.offline = OfflineStore(self.domain)
         self.presence = PresenceHandler(self)
         self.services = ServerServices(self)
+        self.tally = Tally(log)
+        self.auth_failures = AuthFailures(
+            config.auth_failures_per_address, config.auth_failure_window, self.tally
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle ------------------------------------------------------------

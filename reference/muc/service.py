@@ -23,7 +23,7 @@ from reference.muc import joining, messages, xml
 from reference.muc.features import FEATURES
 from reference.muc.hooks import Event, Hooks
 from reference.muc.room import Room
-from reference.muc.storage import RoomStore
+from reference.muc.storage import RoomStore, UnreadableRecord
 from reference.wire import Readdressable
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ class MUCService:
         self.rooms: dict[str, Room] = {}
         self.public_rooms: dict[str, str] = {}  # room JID -> name ("" when unnamed)
         self._router: Router | None = None
+        self.unreadable: dict[str, str] = {}  # room JID -> why its stored record was skipped
         for feature in FEATURES:
             feature.register(self.hooks)
         self.hooks.on("muc-room-destroyed", self._forget_destroyed)
@@ -130,7 +131,15 @@ class MUCService:
             self.store.delete(room.jid)
 
     def _restore(self, jid: str) -> Room | None:
-        record = self.store.load(jid)
+        if jid in self.unreadable:
+            return None
+        try:
+            record = self.store.load(jid)
+        except UnreadableRecord as exc:
+            # One bad record costs that room, not the service: reported once, then skipped.
+            self.unreadable[jid] = str(exc)
+            log.warning("room %s skipped: its stored record is unreadable: %s", jid, exc)
+            return None
         if record is None:
             return None
         room = Room(self, jid, record["data"])
