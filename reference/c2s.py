@@ -51,6 +51,8 @@ _BIND_FEATURES = (
     f"<session xmlns='{ns.SESSION}'><optional/></session></stream:features>"
 ).encode()
 _STREAM_END = b"</stream:stream>"
+# Bytes parsed at a time: a client's big read becomes stanzas over several turns.
+_PARSE_SLICE = 8 * 1024
 # How long a closed stream's leftover input is drained before the socket is dropped.
 LINGER_SECONDS = 2.0
 
@@ -83,6 +85,7 @@ class ClientSession(asyncio.Protocol):
         self._unauthenticated_bytes = 0
         # Read side: parsed events not handled yet, and why reading is paused
         # ("turn": this turn's share is spent; "rate": over the rate limit).
+        self._unparsed = bytearray()
         self._backlog: deque[Event] = deque()
         self._holds: set[str] = set()
         self._rate_timer: asyncio.TimerHandle | None = None
@@ -138,11 +141,7 @@ class ClientSession(asyncio.Protocol):
                 return
         if self._log_stanzas:
             log.debug("%s >> %s", self.full_jid or "(unbound)", data.decode("utf-8", "replace"))
-        try:
-            self._backlog.extend(self.parser.feed(data))
-        except StreamError as exc:
-            self.fail(exc.condition, exc.text)
-            return
+        self._unparsed += data
         if self._rate is not None and self.username is not None:
             delay = self._rate.spend(len(data))
             if delay > 0:
@@ -157,7 +156,16 @@ class ClientSession(asyncio.Protocol):
         client that floods fills its own TCP window, not everyone's latency."""
         backlog = self._backlog
         budget = self.config.max_stanzas_per_turn
-        while backlog and not self.closed:
+        while (backlog or self._unparsed) and not self.closed:
+            if not backlog:  # parse a slice at a time: a big read is not parsed in one go
+                chunk = bytes(self._unparsed[:_PARSE_SLICE])
+                del self._unparsed[:_PARSE_SLICE]
+                try:
+                    backlog.extend(self.parser.feed(chunk))
+                except StreamError as exc:
+                    self.fail(exc.condition, exc.text)
+                    return
+                continue
             if budget == 0:
                 self._hold("turn")
                 asyncio.get_running_loop().call_soon(self._handle_backlog)
@@ -173,6 +181,7 @@ class ClientSession(asyncio.Protocol):
             if self._restarted:  # the parser was reset: what followed belongs to the old stream
                 self._restarted = False
                 backlog.clear()
+                self._unparsed.clear()
         self._release("turn")
 
     def _rate_refilled(self) -> None:
@@ -247,6 +256,7 @@ class ClientSession(asyncio.Protocol):
             self._rate_timer.cancel()
             self._rate_timer = None
         self._backlog.clear()
+        self._unparsed.clear()
         self.hub.connection_closed(self, reason)
         transport = self.transport
         if transport is None or transport.is_closing():
