@@ -3,7 +3,10 @@
 One target: {"tool", "version", "target", "summary": {"total", "passed", "failed",
 "errored", "duration_s"}, "scripts": [{"path", "title", "status", "duration_s",
 "failure": null | {"line", "step", "actor", "action", "message", "expected",
-"closest"}}]}. `line` is the failing step's action line, `step` its 0-based index.
+"closest"}}], "errors": [{"kind", "reason"}]}. `line` is the failing step's action
+line, `step` its 0-based index. "errors" lists what stopped scripts from running at
+all (an unreachable target: kind "unreachable"); each also counts in "errored", so
+a run where nothing ran never reads as green.
 
 With `--validate`, "summary" also has "invalid_stanzas" (a count) and each script
 "invalid_stanzas": [{"line", "step", "actor", "stanza", "problems": [str]}]: what
@@ -27,11 +30,12 @@ TOOL = "scansion-py"
 
 
 def to_json(run: RunResult) -> dict[str, Any]:
+    errors = [] if run.unreachable is None else [{"kind": "unreachable", "reason": run.unreachable}]
     summary: dict[str, Any] = {
         "total": run.total,
         "passed": run.passed,
         "failed": run.failed,
-        "errored": run.errored,
+        "errored": run.errored + len(errors),
         "duration_s": round(run.duration_s, 3),
         "interrupted": run.interrupted,
     }
@@ -43,6 +47,7 @@ def to_json(run: RunResult) -> dict[str, Any]:
         "target": run.target,
         "summary": summary,
         "scripts": [_script(script, validated=run.validated) for script in run.scripts],
+        "errors": errors,
     }
 
 
