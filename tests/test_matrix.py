@@ -60,7 +60,7 @@ def scripts(tmp_path: Path) -> list[Path]:
 def run_both(paths: list[Path], prosody: tuple[str, int]) -> MatrixResult:
     scripts = [parse_text(path.read_text(), path) for path in paths]
     targets = [parse_target("reference"), parse_target(f"prosody={prosody[0]}:{prosody[1]}")]
-    options = RunOptions(timeout=1.0, quiet_period=0.2, ask_version=True, record_traffic=True)
+    options = RunOptions(timeout=5.0, quiet_period=0.2, ask_version=True, record_traffic=True)
     return asyncio.run(run_matrix(scripts, targets, options, jobs=2))
 
 
@@ -96,7 +96,7 @@ def test_cli_with_two_targets(
             "run",
             *map(str, scripts),
             "--timeout",
-            "1",
+            "5",
             *targets,
             *outputs,
         ],

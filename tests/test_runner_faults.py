@@ -117,9 +117,7 @@ def run(address: str, texts: list[str]) -> RunResult:
     return asyncio.run(run_scripts(scripts, parse_target(address), OPTIONS))
 
 
-def run_against(
-    server: FaultyServer, texts: list[str], options: RunOptions = OPTIONS
-) -> RunResult:
+def run_against(server: FaultyServer, texts: list[str], options: RunOptions = OPTIONS) -> RunResult:
     async def go() -> RunResult:
         async with serving(server) as address:
             scripts = [parse_text(text, Path(f"s{i}.scs")) for i, text in enumerate(texts)]
