@@ -59,8 +59,8 @@ class Figures:
 class ServeProcess:
     """`scansion-py serve` in a child process, as a user runs it."""
 
-    def __init__(self, limits: bool) -> None:
-        self.limits = limits
+    def __init__(self, limits: bool, config: Path | None = None) -> None:
+        self.limits, self.config = limits, config
         self.port = 0
         self._process: asyncio.subprocess.Process | None = None
 
@@ -69,6 +69,8 @@ class ServeProcess:
         command = [sys.executable, "-m", "harness", "serve", "--port", str(self.port), "--no-muc"]
         if not self.limits:
             command.append("--no-limits")
+        if self.config is not None:
+            command += ["--config", str(self.config)]
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         self._process = await asyncio.create_subprocess_exec(
             *command,
