@@ -91,6 +91,7 @@ def parse_text(text: str, path: Path) -> Script:
     script, errors = _analyse(text, path)
     if errors:
         raise errors[0]
+    assert script is not None, "a script that parsed without errors"
     return script
 
 
@@ -224,8 +225,8 @@ class _ToModel(Transformer):
         key = children[0]
         if len(children) > 1:
             value = children[1]
-            return _Property(str(key), str(value), key.line, key.column, value.column)
-        return _Property(str(key), "", key.line, key.column, key.column)
+            return _Property(str(key), str(value), *_where(key), _where(value)[1])
+        return _Property(str(key), "", *_where(key), _where(key)[1])
 
     def body(self, children: list[_ParsedStep]) -> list[_ParsedStep]:
         return children
@@ -256,7 +257,7 @@ class _ToModel(Transformer):
         xml = textwrap.dedent(raw)
         # The first line is never blank, so it shows how much indentation went.
         indent = len(raw.partition("\n")[0]) - len(xml.partition("\n")[0])
-        return _Block(xml, lines[0].line, indent)
+        return _Block(xml, _where(lines[0])[0], indent)
 
     @staticmethod
     def _step(name: _Name, action: Action, block: _Block | None) -> _ParsedStep:
@@ -492,6 +493,12 @@ def _analyse(text: str, path: Path) -> tuple[Script | None, list[ScriptError]]:
     return script, [problem.error(path, lines) for problem in problems]
 
 
+def _where(token: Token) -> tuple[int, int]:
+    """A lexed token's line and column (always set by the lexer, optional in Lark's types)."""
+    assert token.line is not None and token.column is not None
+    return token.line, token.column
+
+
 @dataclass(frozen=True)
 class _Problem:
     line: int
@@ -515,8 +522,7 @@ def _check_declarations(
         if kind not in ACTOR_KINDS:
             problems.append(
                 _Problem(
-                    kind.line,
-                    kind.column,
+                    *_where(kind),
                     f"unknown object kind '{kind}'",
                     _did_you_mean(str(kind), ACTOR_KINDS) or "scripts declare '[Client] Name'",
                 )

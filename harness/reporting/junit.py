@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -72,7 +73,7 @@ def _unreachable(run: RunResult) -> int:
     return 0 if run.unreachable is None else 1
 
 
-def _counts(tests: int, failures: int, errors: int, duration_s: float) -> dict[str, str]:
+def _counts(tests: int, failures: int, errors: int, duration_s: float) -> dict[str, Any]:
     return {
         "tests": str(tests),
         "failures": str(failures),
