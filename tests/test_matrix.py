@@ -126,7 +126,7 @@ def test_cli_with_two_targets(
     assert [t["name"] for t in data["targets"]] == ["reference", "prosody"]
     assert data["targets"][1]["server"] == "Prosody 0.12.3"
     for run, name in zip(data["runs"], ("reference", "prosody"), strict=True):
-        assert list(run) == ["tool", "version", "target", "summary", "scripts"]
+        assert list(run) == ["tool", "version", "target", "summary", "scripts", "errors"]
         assert run["target"] == name
         assert [s["path"] for s in run["scripts"]] == [str(echo), str(software)]
     assert [s["status"] for s in data["runs"][0]["scripts"]] == ["passed", "failed"]

@@ -39,7 +39,7 @@ def _start(*arguments: str) -> subprocess.Popen[str]:
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert process.poll() is None, process.stdout.read()  # type: ignore[union-attr]
         try:
@@ -66,7 +66,7 @@ def test_serve_runs_logs_stanzas_and_stops_on_ctrl_c() -> None:
 
         asyncio.run(chat())
         process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=20)
+        output, _ = process.communicate(timeout=90)
     finally:
         if process.poll() is None:
             process.kill()
@@ -81,7 +81,7 @@ def test_serve_reports_a_bad_config_clearly(tmp_path: Path) -> None:
     config = tmp_path / "server.toml"
     config.write_text("porrt = 5222\n")
     process = _start("--config", str(config))
-    output, _ = process.communicate(timeout=20)
+    output, _ = process.communicate(timeout=90)
     assert process.returncode == 2
     assert "unknown setting 'porrt'" in output and "Traceback" not in output
 
@@ -92,7 +92,7 @@ def test_serve_names_a_database_path_it_cannot_create(tmp_path: Path) -> None:
     config = tmp_path / "server.toml"
     config.write_text(f'database = "{blocker}/rooms.sqlite"\nport = {free_port()}\n')
     process = _start("--config", str(config))
-    output, _ = process.communicate(timeout=20)
+    output, _ = process.communicate(timeout=90)
     assert process.returncode == 2, output
     assert f"cannot use the room database {blocker}/rooms.sqlite" in output
     assert "cannot listen" not in output and "Traceback" not in output
@@ -127,7 +127,7 @@ def test_serve_skips_a_corrupted_room_record_and_loads_the_others(tmp_path: Path
 
         rooms = asyncio.run(list_rooms())
         process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=20)
+        output, _ = process.communicate(timeout=90)
     finally:
         if process.poll() is None:
             process.kill()
