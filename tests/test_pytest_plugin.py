@@ -65,6 +65,7 @@ def test_the_plugin_loads_by_its_entry_point_name(
     pytester.runpytest_subprocess("specs/prosody", "-p", "scansion").assert_outcomes(passed=5)
 
 
+@pytest.mark.long  # a pytest -n 2 inside the suite's own workers: over a minute on two cores
 def test_the_seeds_pass_on_two_xdist_workers(pytester: pytest.Pytester, seeds: Path) -> None:
     result = pytester.runpytest_subprocess("specs/prosody", "-n", "2", "-v")
     result.assert_outcomes(passed=5)

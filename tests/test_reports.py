@@ -437,6 +437,7 @@ def _listening(port: int) -> bool:
 
 @pytest.mark.prosody
 @pytest.mark.ejabberd
+@pytest.mark.long  # starts Prosody and ejabberd and runs every spec on both
 def test_report_command_writes_index_and_summary_and_stops_the_servers(
     shared_dir: Path, tmp_path: Path
 ) -> None:
