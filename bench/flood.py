@@ -212,7 +212,9 @@ def _ms(value: float | None) -> str:
 def table(rows: list[Figures | str]) -> Table:
     out = Table(title="Other clients' ping round trip while one client floods pings")
     for column in ("target", "phase", "round trips", "lost", "p50 ms", "p99 ms", "max ms"):
-        out.add_column(column, justify="left" if column in ("target", "phase") else "right")
+        out.add_column(
+            column, justify="left" if column in ("target", "phase") else "right", no_wrap=True
+        )
     out.add_column("flood answered/s", justify="right")
     for row in rows:
         if isinstance(row, str):
