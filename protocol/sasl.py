@@ -10,7 +10,8 @@ export keying material.
 The server side is written here, because scramp's server refuses an authzid in
 the GS2 header (RFC 5802 allows one, XMPP clients send it, Prosody 0.12.3
 accepts it). It offers no -PLUS. Both sides prepare strings with scramp's
-SASLprep, and are tested against each other and against the RFC test vectors.
+SASLprep (in `scramp.utils`, outside its documented API: tests/test_sasl.py
+pins what it does), and are tested against each other and the RFC vectors.
 
 The server side never raises anything but SaslFailure on bad input, whatever
 the bytes, so a hostile client cannot crash it. Secrets are compared in constant
@@ -78,8 +79,8 @@ def _failure(exc: scramp.ScramException, condition: str, context: str = "") -> S
     """scramp's exception as a SaslFailure, keeping its explanation."""
     if exc.server_error is ServerError.INVALID_ENCODING:
         condition = "incorrect-encoding"
-    reason = str(exc.args[0])
-    return SaslFailure(condition, f"{context}: {reason}" if context else reason)
+    reason = str(exc.args[0]).rstrip(".")
+    return SaslFailure(condition, f"{context} ({reason})" if context else reason)
 
 
 def saslprep(text: str) -> str:
