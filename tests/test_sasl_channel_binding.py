@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 import harness.client
-from harness.client import AuthFailed, Client
+from harness.client import AuthFailed, Client, TLSMode
 from protocol.sasl import ChannelBinding
 from reference.config import ServerConfig
 from reference.server import ReferenceServer
@@ -101,20 +101,32 @@ def prosody_scram_tls12() -> Iterator[tuple[str, int]]:
     state = Path(tempfile.mkdtemp(prefix="scansion-prosody-scram-"))
     port = free_port()
     env = {**os.environ, "ORACLE_DIR": str(state), "ORACLE_PORT": str(port)}
-    (state / "data").mkdir()
-    (state / "prosody.cfg.lua").write_text(config)
-    subprocess.run(
-        ["openssl", "req", "-x509", "-nodes", "-newkey", "ec", "-pkeyopt",
-         "ec_paramgen_curve:prime256v1", "-days", "2", "-subj", "/CN=localhost",
-         "-keyout", str(state / "localhost.key"), "-out", str(state / "localhost.crt")],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    state.chmod(0o755)
-    subprocess.run(["chown", "-R", "prosody:prosody", str(state)], check=True, timeout=60)
     ctl = ["prosodyctl", "--config", str(state / "prosody.cfg.lua")]
     try:
-        subprocess.run([*ctl, "register", ACCOUNT[0], "localhost", ACCOUNT[1]], env=env,
-                       check=True, capture_output=True, timeout=60)  # fmt: skip
+        (state / "data").mkdir()
+        (state / "prosody.cfg.lua").write_text(config)
+        openssl = "openssl req -x509 -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1"
+        certificate = [
+            "-keyout",
+            str(state / "localhost.key"),
+            "-out",
+            str(state / "localhost.crt"),
+        ]
+        subprocess.run(
+            [*openssl.split(), "-days", "2", "-subj", "/CN=localhost", *certificate],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        state.chmod(0o755)
+        subprocess.run(["chown", "-R", "prosody:prosody", str(state)], check=True, timeout=60)
+        subprocess.run(
+            [*ctl, "register", ACCOUNT[0], "localhost", ACCOUNT[1]],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         subprocess.run([*ctl, "start"], env=env, capture_output=True, timeout=60)
         _wait_until_listening(port, state / "info.log", time.monotonic() + 20)
         yield "127.0.0.1", port
@@ -123,14 +135,16 @@ def prosody_scram_tls12() -> Iterator[tuple[str, int]]:
         shutil.rmtree(state, ignore_errors=True)
 
 
-def _client(server: tuple[str, int], log: Recorder, password: str = ACCOUNT[1]) -> Client:
+def _client(
+    server: tuple[str, int], log: Recorder, password: str = ACCOUNT[1], tls: TLSMode = "require"
+) -> Client:
     host, port = server
     client = Client(
         f"{ACCOUNT[0]}@localhost",
         password,
         host=host,
         port=port,
-        tls="require",
+        tls=tls,
         insecure=True,
         on_stanza=log.stanza,
         on_traffic=log.traffic,
@@ -214,8 +228,7 @@ def test_ejabberd_refuses_forged_channel_binding(
 def test_ejabberd_without_tls_uses_scram_without_binding(ejabberd_scram: tuple[str, int]) -> None:
     async def scenario() -> None:
         log = Recorder()
-        client = _client(ejabberd_scram, log)
-        client.tls = "off"
+        client = _client(ejabberd_scram, log, tls="off")
         await client.connect(15)
         assert not client.encrypted
         assert _client_first(log, "SCRAM-SHA-256").startswith(b"n,,n=juliet,r=")
