@@ -8,6 +8,8 @@ import contextlib
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scramp import ScramException
+from scramp.utils import saslprep as rfc4013_saslprep
 
 from protocol.sasl import (
     SaslFailure,
@@ -278,6 +280,20 @@ def test_saslprep_is_full_rfc_4013() -> None:
         saslprep("\u0627\u0031")  # right-to-left text must also end right-to-left
     with pytest.raises(SaslFailure):
         ScramClient("SHA-256", "user", "pass\ue000word")  # private use
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=30))
+def test_saslprep_shortcut_for_ascii_agrees_with_rfc_4013(text: str) -> None:
+    try:
+        expected: str | None = rfc4013_saslprep(text)
+    except ScramException:
+        expected = None
+    if expected is None:
+        with pytest.raises(SaslFailure):
+            saslprep(text)
+    else:
+        assert saslprep(text) == expected
 
 
 def test_client_refuses_weak_server_parameters() -> None:
