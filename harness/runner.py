@@ -146,6 +146,7 @@ class _Session:
     inbox: Inbox | None = None
     full_jid: str | None = None
     unsettled: bool = False  # sent stanzas the server may not have processed yet
+    disconnected: bool = False  # a `disconnects` step closed it (and no `connects` since)
     settling: tuple[str, asyncio.Future[None]] | None = None  # (iq id, its answer)
 
     @property
@@ -301,6 +302,7 @@ class _ScriptRun:
         except XMPPError as exc:
             raise _StepFailed(f"login as {session.login_jid} failed: {exc}") from None
         session.full_jid = client.full_jid
+        session.disconnected = False
         self._log(name, "event", f"connected as {client.full_jid}")
         return f"bound {client.full_jid}"
 
@@ -309,12 +311,18 @@ class _ScriptRun:
         if client is None or client.closed:
             return "already disconnected"
         await client.close()  # bounded by the client: a silent server cannot hold it
+        session.disconnected = True
         self._log(session.actor.name, "event", "disconnected")
         return "disconnected"
 
     async def _send(self, session: _Session, block: str) -> str:
-        client = self._open_client(session)
         text = substitute(block, self._resolve)
+        if session.disconnected:
+            # As scansion does: what an actor sends after it disconnected goes
+            # nowhere (scripts end with a courtesy unavailable presence).
+            self._log(session.actor.name, "event", f"dropped (disconnected): {text.strip()}")
+            return f"dropped {len(text.encode())} bytes: {session.actor.name} has disconnected"
+        client = self._open_client(session)
         try:
             async with asyncio.timeout(self.options.timeout):
                 await client.send_raw(text)

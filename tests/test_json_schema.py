@@ -70,9 +70,10 @@ def test_a_real_single_target_report_validates(
 def test_a_real_matrix_report_validates(
     validator: jsonschema.Draft202012Validator, tmp_path: Path
 ) -> None:
-    report = run_json(tmp_path, "--target", "a=reference", "--target", "b=reference")
+    report = run_json(tmp_path, "--target", "a=reference", "--target", "down=127.0.0.1:1")
     validator.validate(report)
-    assert [run["target"] for run in report["runs"]] == ["a", "b"]
+    assert [run["target"] for run in report["runs"]] == ["a", "down"]
+    assert [error["kind"] for error in report["runs"][1]["errors"]] == ["unreachable"]
 
 
 def test_the_schema_rejects_a_failure_without_why(

@@ -8,6 +8,8 @@ the test case property "title" (the pytest plugin records it too).
 
 One <testsuite> per target in a <testsuites> root; a failed script carries
 <failure>, an errored one <error>, both with the same text the console prints.
+An unreachable target is one errored test case ("target reachable"), so a run
+where nothing ran never reads as green.
 With `-v` the stanzas exchanged go into the test case's <system-out>; with
 `--validate`, schema-invalid stanzas the target sent go into <system-err> (they
 do not fail the case: the outcome is the script's). The server's own name and
@@ -34,9 +36,9 @@ def to_junit(run: RunResult | MatrixResult, timestamp: datetime | None = None) -
         "testsuites",
         name=TOOL,
         **_counts(
-            sum(r.total for r in runs),
+            sum(r.total + _unreachable(r) for r in runs),
             sum(r.failed for r in runs),
-            sum(r.errored for r in runs),
+            sum(r.errored + _unreachable(r) for r in runs),
             max((r.duration_s for r in runs), default=0.0),  # targets run side by side
         ),
     )
@@ -46,7 +48,12 @@ def to_junit(run: RunResult | MatrixResult, timestamp: datetime | None = None) -
             "testsuite",
             name=_xml_safe(f"{TOOL} against {one.target}"),
             timestamp=when,
-            **_counts(one.total, one.failed, one.errored, one.duration_s),
+            **_counts(
+                one.total + _unreachable(one),
+                one.failed,
+                one.errored + _unreachable(one),
+                one.duration_s,
+            ),
         )
         properties = etree.SubElement(suite, "properties")
         if one.server is not None:
@@ -55,9 +62,25 @@ def to_junit(run: RunResult | MatrixResult, timestamp: datetime | None = None) -
             etree.SubElement(properties, "property", name="interrupted", value="true")
         # Several targets: the target names the class, so CI tools keep cases apart.
         classname = one.target if len(runs) > 1 else ""
+        if one.unreachable is not None:
+            case = etree.SubElement(
+                suite,
+                "testcase",
+                name="target reachable",
+                classname=classname or "target",
+                time="0",
+            )
+            error = etree.SubElement(
+                case, "error", message=_xml_safe(one.unreachable), type="unreachable"
+            )
+            error.text = _xml_safe(f"{one.target}: {one.unreachable}")
         for script in one.scripts:
             _testcase(suite, script, classname)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def _unreachable(run: RunResult) -> int:
+    return 0 if run.unreachable is None else 1
 
 
 def _counts(tests: int, failures: int, errors: int, duration_s: float) -> dict[str, Any]:
