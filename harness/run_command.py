@@ -14,6 +14,7 @@ import asyncio
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,6 +23,14 @@ from rich.console import Console
 from harness.discovery import find_scripts
 from harness.model import Script
 from harness.parser import ScriptError, parse_file
+from harness.profile import (
+    LOCALHOST,
+    AccountMode,
+    Profile,
+    ProfileError,
+    load_profile,
+    with_overrides,
+)
 from harness.reporting.console import ConsoleReport
 from harness.reporting.html import write_html
 from harness.reporting.json_report import write_json
@@ -76,8 +85,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=_positive_count,
         default=os.cpu_count() or 1,
         metavar="N",
-        help="scripts run at once on targets that give each script its own server "
-        "(reference); a remote server's scripts run one by one (default: CPU count)",
+        help="scripts run at once (default: CPU count); on a shared server only scripts "
+        "whose actors all log in as ${unique:NAME} run side by side, any other script "
+        "runs alone",
     )
     add_timeout_option(parser)
     parser.add_argument(
@@ -127,7 +137,69 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "-v", "--verbose", action="store_true", help="show every stanza sent and received"
     )
     add_tls_options(parser)
+    add_profile_options(parser)
     parser.set_defaults(func=run_command)
+
+
+def add_profile_options(parser: argparse.ArgumentParser) -> None:
+    """The target profile: a TOML file and flags for its common fields (flags win)."""
+    group = parser.add_argument_group(
+        "target profile", "what the server is called and how actors log in (harness.profile)"
+    )
+    group.add_argument(
+        "--profile",
+        type=Path,
+        metavar="FILE",
+        help="a TOML profile: address, tls, domain, muc, [accounts], [facts]",
+    )
+    group.add_argument(
+        "--domain", metavar="DOMAIN", help="the XMPP domain, ${domain} (default: localhost)"
+    )
+    group.add_argument(
+        "--muc",
+        metavar="JID",
+        help="the MUC service, ${muc} (default: conference.DOMAIN)",
+    )
+    group.add_argument(
+        "--accounts",
+        choices=[mode.value for mode in AccountMode],
+        help="'any': log in as the script says (servers that accept any password, the "
+        "default); 'given': the profile's [accounts.actors.NAME]",
+    )
+    group.add_argument(
+        "--fact",
+        action="append",
+        dest="facts",
+        metavar="NAME[=VALUE]",
+        help="a fact about the server for '@needs fact NAME' (repeatable)",
+    )
+
+
+def profile_from_args(
+    args: argparse.Namespace, err: Console, command: str = "run"
+) -> Profile | None:
+    """The profile the flags describe, or None after printing why it cannot be used."""
+    try:
+        profile = load_profile(args.profile) if args.profile else LOCALHOST
+        facts = None
+        if args.facts:
+            facts = {}
+            for text in args.facts:
+                name, sep, value = text.partition("=")
+                facts[name] = value if sep else True
+        accounts = AccountMode(args.accounts) if args.accounts else None
+        return with_overrides(
+            profile,
+            domain=args.domain,
+            muc=args.muc,
+            accounts=accounts,
+            facts=facts,
+            tls=args.tls,
+            insecure=args.insecure or None,
+        )
+    except ProfileError as exc:
+        err.print(f"scansion-py {command}: {exc}", markup=False, soft_wrap=True)
+        return None
 
 
 def add_timeout_option(parser: argparse.ArgumentParser) -> None:
@@ -146,8 +218,8 @@ def add_tls_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tls",
         choices=("require", "auto", "off"),
-        default=RunOptions.tls,
-        help="STARTTLS: require it, use it when offered (default), or never",
+        default=None,
+        help=f"STARTTLS: require it, use it when offered (default: {RunOptions.tls}), or never",
     )
     parser.add_argument(
         "--insecure",
@@ -173,11 +245,17 @@ def _positive_count(text: str) -> int:
 
 
 def load_targets(
-    texts: list[str] | None, err: Console, command: str = "run"
+    texts: list[str] | None, err: Console, command: str = "run", profile: Profile = LOCALHOST
 ) -> list[Target] | None:
-    """The `--target` values parsed, or None after printing why one is wrong or repeated."""
+    """The `--target` values parsed, or None after printing why one is wrong or repeated.
+
+    Without `--target`, the profile's address (or the reference server); every
+    target gets the profile."""
+    default = profile.address or DEFAULT_TARGET
+    if profile.name and not texts:
+        default = f"{profile.name}={default}"
     try:
-        targets = [parse_target(text) for text in texts or [DEFAULT_TARGET]]
+        targets = [replace(parse_target(text), profile=profile) for text in texts or [default]]
         labels = [target.label for target in targets]
         for label in labels:
             if labels.count(label) > 1:
@@ -192,7 +270,10 @@ def load_targets(
 
 def run_command(args: argparse.Namespace) -> int:
     err = Console(stderr=True, highlight=False)
-    targets = load_targets(args.targets, err)
+    profile = profile_from_args(args, err)
+    if profile is None:
+        return EXIT_USAGE
+    targets = load_targets(args.targets, err, profile=profile)
     if targets is None:
         return EXIT_USAGE
     scripts = load_scripts(args.paths or [DEFAULT_PATH], args.keyword, err)
@@ -201,8 +282,8 @@ def run_command(args: argparse.Namespace) -> int:
     options = RunOptions(
         timeout=args.timeout,
         quiet_period=args.quiet_period,
-        tls=args.tls,
-        insecure=args.insecure,
+        tls=profile.tls or RunOptions.tls,
+        insecure=bool(profile.insecure),
         record_traffic=args.verbose or args.html is not None,
         validate=args.validate,
         ask_version=len(targets) > 1 or args.html is not None,
