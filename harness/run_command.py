@@ -19,7 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 
+from harness.catalog import requirement_errors
 from harness.discovery import find_scripts
 from harness.model import Script
 from harness.parser import ScriptError, parse_file
@@ -36,6 +38,9 @@ from harness.reporting.html import write_html
 from harness.reporting.json_report import write_json
 from harness.reporting.junit import write_junit
 from harness.reporting.matrix import MatrixConsoleReport
+from harness.reporting.requirements import console_lines as requirement_lines
+from harness.reporting.requirements import html_section as requirements_html
+from harness.reporting.requirements import to_json as requirements_json
 from harness.results import MatrixResult, RunResult
 from harness.runner import RunOptions, run_matrix, run_scripts
 from harness.targets import (
@@ -45,6 +50,7 @@ from harness.targets import (
     TargetError,
     parse_target,
 )
+from harness.verdicts import RequirementVerdicts, failing, run_verdicts
 
 DEFAULT_TARGET = "reference"
 DEFAULT_PATH = Path("specs")
@@ -138,6 +144,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_tls_options(parser)
     add_profile_options(parser)
+    parser.add_argument(
+        "--catalog",
+        type=Path,
+        metavar="FILE",
+        help="the requirement catalog @checks ids refer to (default: the nearest "
+        "requirements.toml beside or above each script); scripts that check requirements "
+        "give per-requirement verdicts: MUST failures fail the run, SHOULD misses are warnings",
+    )
     parser.set_defaults(func=run_command)
 
 
@@ -276,7 +290,7 @@ def run_command(args: argparse.Namespace) -> int:
     targets = load_targets(args.targets, err, profile=profile)
     if targets is None:
         return EXIT_USAGE
-    scripts = load_scripts(args.paths or [DEFAULT_PATH], args.keyword, err)
+    scripts = load_scripts(args.paths or [DEFAULT_PATH], args.keyword, err, catalog=args.catalog)
     if scripts is None:
         return EXIT_USAGE
     options = RunOptions(
@@ -304,17 +318,32 @@ def run_command(args: argparse.Namespace) -> int:
         )
         report.finish(run)
         matrix = MatrixResult([run], started_at, time.monotonic() - started)
-        written = _write_reports(run, matrix, args, err)
+        rows = _requirements(scripts, matrix, args.catalog)
+        written = _write_reports(run, matrix, args, err, rows)
     else:
         matrix_report = MatrixConsoleReport(Console(highlight=False), err, verbose=args.verbose)
         matrix = run_matrix_reported(
             matrix_report, scripts, targets, options, exitfirst=args.exitfirst, jobs=args.jobs
         )
         matrix_report.finish(matrix)
-        written = _write_reports(matrix, matrix, args, err)
+        rows = _requirements(scripts, matrix, args.catalog)
+        written = _write_reports(matrix, matrix, args, err, rows)
     if not written:
         return EXIT_USAGE
-    return exit_code(matrix)
+    return exit_code(matrix, scripts, rows)
+
+
+def _requirements(
+    scripts: list[Script], matrix: MatrixResult, catalog: Path | None
+) -> list[RequirementVerdicts]:
+    """Per-requirement verdicts, printed per target ([] when no script checks any)."""
+    rows = run_verdicts(scripts, matrix, catalog)
+    if rows:
+        out = Console(highlight=False)
+        for target in matrix.targets:
+            for text, style in requirement_lines(rows, target):
+                out.print(Text(text, style=style), soft_wrap=True)
+    return rows
 
 
 def run_matrix_reported(
@@ -340,17 +369,30 @@ def run_matrix_reported(
     )
 
 
-def exit_code(matrix: MatrixResult) -> int:
-    """Over every cell: interrupted, then unreachable, then any failure, wins."""
+def exit_code(
+    matrix: MatrixResult,
+    scripts: list[Script] | None = None,
+    rows: list[RequirementVerdicts] | None = None,
+) -> int:
+    """Over every cell: interrupted, then unreachable, then any failure, wins.
+
+    With requirement verdicts, a failure that only misses SHOULD- or MAY-level
+    requirements is a warning, not a failure."""
     if matrix.interrupted:
         return EXIT_INTERRUPTED
     if any(run.unreachable is not None for run in matrix.runs):
         return EXIT_UNREACHABLE
+    if rows and scripts is not None:
+        return EXIT_FAILED if failing(scripts, matrix, rows) else EXIT_OK
     return EXIT_OK if matrix.ok else EXIT_FAILED
 
 
 def load_scripts(
-    paths: list[Path], keyword: str | None, err: Console, command: str = "run"
+    paths: list[Path],
+    keyword: str | None,
+    err: Console,
+    command: str = "run",
+    catalog: Path | None = None,
 ) -> list[Script] | None:
     """Every selected script parsed, or None after printing every problem found."""
     try:
@@ -368,11 +410,17 @@ def load_scripts(
     errors: list[str] = []
     for file in files:
         try:
-            scripts.append(parse_file(file))
+            script = parse_file(file)
         except ScriptError as exc:
             errors.append(str(exc))
+            continue
         except OSError as exc:
             errors.append(f"{file}: cannot read: {exc.strerror or exc}")
+            continue
+        problems = requirement_errors(script, catalog)
+        errors += [str(problem) for problem in problems]
+        if not problems:
+            scripts.append(script)
     if errors:
         for error in errors:
             err.print(error, markup=False, soft_wrap=True)
@@ -393,14 +441,22 @@ def load_scripts(
 
 
 def _write_reports(
-    run: RunResult | MatrixResult, matrix: MatrixResult, args: argparse.Namespace, err: Console
+    run: RunResult | MatrixResult,
+    matrix: MatrixResult,
+    args: argparse.Namespace,
+    err: Console,
+    rows: list[RequirementVerdicts],
 ) -> bool:
-    """JSON and JUnit keep their single-target shape for one target; HTML is always a matrix."""
+    """JSON and JUnit keep their single-target shape for one target; HTML is always a matrix.
+
+    With requirement verdicts, JSON gains `requirements` and HTML a requirement table."""
     written = True
+    extra = requirements_json(rows, matrix.targets) if rows else None
+    sections = [requirements_html(rows, matrix)] if rows else []
     writers: list[tuple[Path | None, Callable[[], None]]] = [
-        (args.json, lambda: write_json(run, args.json)),
+        (args.json, lambda: write_json(run, args.json, extra)),
         (args.junit, lambda: write_junit(run, args.junit)),
-        (args.html, lambda: write_html(matrix, args.html)),
+        (args.html, lambda: write_html(matrix, args.html, sections)),
     ]
     for path, write in writers:
         if path is None:
