@@ -804,15 +804,21 @@ async def _run_in_order(
     server = _SharedServer()
     interrupted: dict[int, ScriptResult] = {}
 
+    stopping = False  # once a script is interrupted, no other one starts
+
     async def one(index: int, script: Script) -> ScriptResult:
+        nonlocal stopping
         alone = not target.independent and not fresh_names_only(script, target.profile)
         async with slots, server.use(alone=alone):
+            if stopping:
+                raise asyncio.CancelledError
             if observer:
                 observer.script_started(script)
             started_s = time.monotonic() - run_started
             try:
                 result = await run_on_target(script, target, options)
             except ScriptInterrupted as stopped:
+                stopping = True
                 interrupted[index] = dataclasses.replace(stopped.result, started_s=started_s)
                 raise
             return dataclasses.replace(result, started_s=started_s)
