@@ -29,7 +29,7 @@ from lxml import etree
 
 from harness import __version__
 from harness.client import Client, TargetUnreachable, TLSMode, XMPPError
-from harness.inbox import Inbox, OutOfOrder, ReceiveTimeout, UnexpectedStanza
+from harness.inbox import AnswerContradicts, Inbox, OutOfOrder, ReceiveTimeout, UnexpectedStanza
 from harness.matcher import expected_from_text
 from harness.model import Action, Actor, Need, NeedKind, Script, Step
 from harness.profile import LOCALHOST, AccountMode, Profile
@@ -433,7 +433,7 @@ class _ScriptRun:
                 stanza = await inbox.receive(element, max(0.0, remaining), self.bindings)
             except ReceiveTimeout as exc:
                 raise _StepFailed(
-                    self._no_match_message(session),
+                    self._no_match_message(session, exc),
                     expected=show_xml(element),
                     closest=show_xml(exc.closest) if exc.closest is not None else None,
                     explanation=exc.explanation,
@@ -470,7 +470,8 @@ class _ScriptRun:
                 ) from None
             except ReceiveTimeout as exc:
                 raise _StepFailed(
-                    f"stanza {position} of {len(expected)}: " + self._no_match_message(session),
+                    f"stanza {position} of {len(expected)}: "
+                    + self._no_match_message(session, exc),
                     expected=show_xml(element),
                     closest=show_xml(exc.closest) if exc.closest is not None else None,
                     explanation=exc.explanation,
@@ -504,7 +505,9 @@ class _ScriptRun:
             ) from None
         return f"nothing within {self.quiet_period:g} s"
 
-    def _no_match_message(self, session: _Session) -> str:
+    def _no_match_message(self, session: _Session, failure: ReceiveTimeout) -> str:
+        if isinstance(failure, AnswerContradicts):
+            return failure.message
         client = session.client
         if client is not None and client.closed:
             reason = client.close_reason or "closed"

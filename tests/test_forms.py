@@ -19,6 +19,8 @@ from harness.runner import RunOptions, run_scripts
 from harness.targets import Target, parse_target
 
 FORMS = Path(__file__).with_name("forms")
+# answer_contradicts: only a step that fails at once says "answered ... with"; waiting for
+# the timeout says "no matching stanza within 2 s".
 OPTIONS = RunOptions(timeout=2.0)
 
 # script -> (status, text the failure must show: the reason a user reads)
@@ -41,6 +43,10 @@ EXPECTED: dict[str, tuple[Status, str]] = {
     "in_order_fail": (Status.FAILED, "stanza 2 of 3 arrived before stanza 1"),
     "must_not_receive_pass": (Status.PASSED, ""),
     "must_not_receive_fail": (Status.FAILED, "Romeo received a stanza it must not receive"),
+    "answer_contradicts": (
+        Status.FAILED,
+        "the server answered iq 'config1' with 'error', not 'result'",
+    ),
     "needs_feature_pass": (Status.PASSED, ""),
     "needs_feature_unmet": (
         Status.NOT_APPLICABLE,
