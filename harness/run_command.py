@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.text import Text
 
 from harness.catalog import requirement_errors
-from harness.discovery import find_scripts
+from harness.discovery import bundled_suites, find_scripts
 from harness.model import Script
 from harness.parser import ScriptError, parse_file
 from harness.profile import (
@@ -53,7 +53,6 @@ from harness.targets import (
 from harness.verdicts import RequirementVerdicts, failing, run_verdicts
 
 DEFAULT_TARGET = "reference"
-DEFAULT_PATH = Path("specs")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -73,7 +72,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="*",
         type=Path,
         metavar="PATH",
-        help=f"script files or directories searched for *.scs (default: {DEFAULT_PATH}/)",
+        help="script files or directories searched for *.scs (default: the suites "
+        "bundled with scansion-py, specs/ in a checkout)",
     )
     parser.add_argument(
         "--target",
@@ -85,6 +85,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"or NAME=ADDRESS (default: {DEFAULT_TARGET}); repeat it to run every script against "
         "each target and get a scripts x targets matrix",
     )
+    add_run_options(parser)
+    parser.set_defaults(func=run_command)
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Everything `run` takes besides paths and targets (`verify` takes them too)."""
     parser.add_argument(
         "--jobs",
         "-j",
@@ -152,7 +158,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "requirements.toml beside or above each script); scripts that check requirements "
         "give per-requirement verdicts: MUST failures fail the run, SHOULD misses are warnings",
     )
-    parser.set_defaults(func=run_command)
 
 
 def add_profile_options(parser: argparse.ArgumentParser) -> None:
@@ -290,7 +295,8 @@ def run_command(args: argparse.Namespace) -> int:
     targets = load_targets(args.targets, err, profile=profile)
     if targets is None:
         return EXIT_USAGE
-    scripts = load_scripts(args.paths or [DEFAULT_PATH], args.keyword, err, catalog=args.catalog)
+    paths = args.paths or [bundled_suites()]
+    scripts = load_scripts(paths, args.keyword, err, catalog=args.catalog)
     if scripts is None:
         return EXIT_USAGE
     options = RunOptions(
