@@ -35,7 +35,7 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 DEFAULT_DOMAIN = "localhost"
 
@@ -61,7 +61,7 @@ class Profile:
 
     name: str | None = None
     address: str | None = None
-    tls: str | None = None
+    tls: Literal["require", "auto", "off"] | None = None
     insecure: bool | None = None
     domain: str = DEFAULT_DOMAIN
     muc_service: str | None = None
