@@ -384,6 +384,7 @@ class _ScriptRun:
                 insecure=self.options.insecure,
                 on_stanza=lambda stanza: self._stanza_arrived(session, inbox, stanza),
                 on_close=lambda reason: self._stream_closed(session, inbox, reason),
+                register=self.profile.accounts is AccountMode.REGISTER,
             )
         except ValueError as exc:
             raise _StepFailed(f"{name} cannot log in: {exc}", status=Status.ERRORED) from None
