@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,3 +73,16 @@ def test_verify_prosody_from_the_wheel(
     done = scansion(installed, "verify", f"{host}:{port}", "--domain", "localhost", cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-3000:]
     assert f"{SUITE_SCRIPTS} scripts: {SUITE_SCRIPTS} passed" in done.stdout
+
+
+def test_every_package_of_the_repository_is_listed_for_the_wheel() -> None:
+    """pyproject lists packages by hand (to map specs/ to harness.suites): none may be missed."""
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for top in ("protocol", "harness", "reference")
+        for init in (ROOT / top).rglob("__init__.py")
+    }
+    assert listed == found | {"harness.suites"}
