@@ -197,6 +197,7 @@ class Client:
         on_close: Callable[[str], None] | None = None,
         on_traffic: Callable[[str, bytes], None] | None = None,
         max_stanza_bytes: int = DEFAULT_MAX_STANZA_BYTES,
+        register: bool = False,
     ) -> None:
         if tls not in ("require", "auto", "off"):
             raise ValueError(f"tls must be 'require', 'auto' or 'off', not {tls!r}")
@@ -206,6 +207,7 @@ class Client:
         self.password = password
         self.host, self.port = host, port
         self.tls, self.direct_tls, self.insecure = tls, direct_tls, insecure
+        self.register = register  # create the account (XEP-0077) before logging in
         self.on_stanza, self.on_close, self.on_traffic = on_stanza, on_close, on_traffic
         self.full_jid: str | None = None
         self.closed = False
@@ -291,6 +293,8 @@ class Client:
         features = await self._open_stream()
         if not self.direct_tls:
             features = await self._maybe_starttls(features, domain)
+        if self.register:
+            await self._register(features)
         await self._authenticate(features)
         self._parser.reset()
         features = await self._open_stream()
@@ -365,6 +369,27 @@ class Client:
             raise ConnectionLost("the connection closed during the TLS handshake")
         self._transport = tls_transport
         return await self._open_stream()
+
+    async def _register(self, features: etree._Element) -> None:
+        """Create the account with in-band registration; an existing one (conflict) is kept."""
+        if features.find(f"{{{ns.REGISTER_FEATURE}}}register") is None:
+            raise NegotiationFailed("the server does not offer in-band registration (XEP-0077)")
+        self._phase = "registering the account"
+        self._iq_counter += 1
+        iq_id = f"register{self._iq_counter}"
+        query = (
+            f"<query xmlns='{ns.REGISTER}'><username>{escape(self.jid.local or '')}</username>"
+            f"<password>{escape(self.password)}</password></query>"
+        )
+        self._write(f"<iq type='set' id='{iq_id}'>{query}</iq>".encode())
+        answer = await self._expect(f"{{{ns.CLIENT}}}iq")
+        if answer.get("id") != iq_id:
+            raise NegotiationFailed(f"unexpected iq {answer.get('id')!r} during registration")
+        if answer.get("type") == "result":
+            return
+        condition, text = _error_condition(answer.find(f"{{{ns.CLIENT}}}error"), ns.STANZAS)
+        if condition != "conflict":
+            raise NegotiationFailed(f"registration failed: {_describe(condition, text)}")
 
     async def _authenticate(self, features: etree._Element) -> None:
         offered = [

@@ -1,7 +1,7 @@
 """Where a run connects: a target string turned into endpoints.
 
-A target only says where to connect; the XMPP domain comes from each actor's
-JID. Forms:
+A target says where to connect; its profile (harness.profile) says what the
+server is called (`${domain}`, `${muc}`) and how actors get accounts. Forms:
 
 - `HOST:PORT` (plain TCP, STARTTLS as `--tls` says), `[::1]:PORT` for IPv6;
 - `tls://HOST:PORT` (direct TLS, XEP-0368 style);
@@ -18,8 +18,10 @@ import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, replace
+from functools import cache
 from importlib.metadata import entry_points
 
+from harness.profile import LOCALHOST, Profile
 from protocol.endpoint import Endpoint
 
 REFERENCE = "reference"
@@ -33,17 +35,24 @@ class TargetError(ValueError):
     """A target string that names no usable endpoint; the message says what to write."""
 
 
-EmbeddedServer = Callable[[], AbstractAsyncContextManager[Endpoint]]
-"""What a registered target provides: a fresh server per call, alive inside the block."""
+EmbeddedServer = Callable[..., AbstractAsyncContextManager[Endpoint]]
+"""What a registered target provides: a fresh server per call, alive inside the block.
+
+It is called with keyword arguments `domain` and `muc`: the names the profile
+gives, which the server must serve."""
 
 
+@cache
 def embedded_target_names() -> list[str]:
     """Names registered under the `scansion_py.targets` entry-point group."""
     return sorted(entry.name for entry in entry_points(group=TARGET_ENTRY_POINTS))
 
 
+@cache
 def load_embedded(name: str) -> EmbeddedServer:
-    """The server factory registered as NAME; TargetError when nothing is registered so."""
+    """The server factory registered as NAME; TargetError when nothing is registered so.
+
+    Cached: looking entry points up reads every installed distribution's metadata."""
     found = entry_points(group=TARGET_ENTRY_POINTS, name=name)
     if not found:
         raise TargetError(
@@ -68,6 +77,7 @@ class Target:
     direct_tls: bool = False
     embedded: bool = False
     provider: str = REFERENCE
+    profile: Profile = LOCALHOST
 
     @property
     def quiet_period(self) -> float:
@@ -90,7 +100,8 @@ class Target:
         if not self.embedded:
             yield Endpoint(self.host, self.port, self.direct_tls)
             return
-        async with load_embedded(self.provider)() as endpoint:
+        factory = load_embedded(self.provider)
+        async with factory(domain=self.profile.domain, muc=self.profile.muc) as endpoint:
             yield endpoint
 
     def __str__(self) -> str:

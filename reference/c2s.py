@@ -41,6 +41,7 @@ _IQ = f"{{{ns.CLIENT}}}iq"
 _BIND = f"{{{ns.BIND}}}bind"
 _RESOURCE = f"{{{ns.BIND}}}resource"
 _SESSION = f"{{{ns.SESSION}}}session"
+_REGISTER_QUERY = f"{{{ns.REGISTER}}}query"
 _STANZA_TAGS = frozenset(wire.CLIENT_TAG.values())
 
 _PROCEED = f"<proceed xmlns='{ns.TLS}'/>".encode()
@@ -312,6 +313,8 @@ class ClientSession(asyncio.Protocol):
                 f"<mechanism>{name}</mechanism>".encode() for name in self.hub.accounts.mechanisms
             )
             parts.append(b"</mechanisms>")
+            if self.config.allow_registration:
+                parts.append(f"<register xmlns='{ns.REGISTER_FEATURE}'/>".encode())
         parts.append(b"</stream:features>")
         return b"".join(parts)
 
@@ -331,6 +334,8 @@ class ClientSession(asyncio.Protocol):
             self._sasl_failed(SaslFailure("aborted"))
         elif element.tag == _TLS_STARTTLS:
             self._starttls()
+        elif element.tag == _IQ and self._may_register():
+            self._register(element)
         else:
             self.fail("not-authorized", "authenticate first")
 
@@ -480,6 +485,31 @@ class ClientSession(asyncio.Protocol):
         bound = etree.SubElement(reply, _BIND, nsmap={None: ns.BIND})
         etree.SubElement(bound, f"{{{ns.BIND}}}jid").text = self.full_jid
         self.send_stanza(reply)
+
+    def _may_register(self) -> bool:
+        return self.config.allow_registration and (self.secure or not self.config.require_tls)
+
+    def _register(self, iq: etree._Element) -> None:
+        """XEP-0077 before authentication: the form (get) or a new account (set)."""
+        query = iq.find(_REGISTER_QUERY)
+        if query is None or iq.get("type") not in ("get", "set"):
+            self._reply_error(iq, "cancel", "service-unavailable", "register or log in first")
+            return
+        reply = wire.result_reply(iq)
+        if iq.get("type") == "get":
+            form = etree.SubElement(reply, _REGISTER_QUERY, nsmap={None: ns.REGISTER})
+            for name in ("username", "password"):
+                etree.SubElement(form, f"{{{ns.REGISTER}}}{name}")
+            self.transport.write(wire.serialise(reply))  # type: ignore[union-attr]
+            return
+        local = nodeprep((query.findtext(f"{{{ns.REGISTER}}}username") or "").strip(), True)
+        password = query.findtext(f"{{{ns.REGISTER}}}password") or ""
+        if not local or not password:
+            self._reply_error(iq, "modify", "not-acceptable", "a username and a password")
+        elif not self.hub.accounts.register(local, password):
+            self._reply_error(iq, "cancel", "conflict", "the username is taken")
+        else:
+            self.transport.write(wire.serialise(reply))  # type: ignore[union-attr]
 
     def _reply_error(self, stanza: etree._Element, kind: str, condition: str, text: str) -> None:
         reply = wire.error_reply(stanza, kind, condition, text)

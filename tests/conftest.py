@@ -22,6 +22,10 @@ SEEDS = SHARED / "specs" / "seeds"
 CORPUS = SHARED / "prosody" / "corpus"
 TRACES = SHARED / "prosody" / "traces"
 
+# Scripts that must fail or be not applicable: test_forms.py and test_requirements.py run
+# them and check the outcome, so pytest must not collect them as tests of their own.
+collect_ignore = ["forms", "requirements"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(

@@ -54,9 +54,13 @@ def test_muc_password_field_by_field() -> None:
     assert script.description == ""
     assert [actor.name for actor in script.actors] == ["Romeo", "Juliet"]
     romeo, juliet = script.actors
-    assert (romeo.kind, romeo.jid, romeo.password) == ("Client", "user@localhost", "password")
+    assert (romeo.kind, romeo.jid, romeo.password) == (
+        "Client",
+        "${unique:user}@${domain}",
+        "password",
+    )
     assert (romeo.line, romeo.column) == (3, 10)
-    assert (juliet.jid, juliet.line) == ("user2@localhost", 7)
+    assert (juliet.jid, juliet.line) == ("${unique:user2}@${domain}", 7)
 
     assert len(script.steps) == 25
     first, second, third = script.steps[:3]
@@ -69,7 +73,7 @@ def test_muc_password_field_by_field() -> None:
     )
     assert (second.action, second.line) == (Action.SENDS, 15)
     assert second.xml == (
-        '<presence to="room@conference.localhost/Romeo">\n'
+        '<presence to="${room}@${muc}/Romeo">\n'
         '\t<x xmlns="http://jabber.org/protocol/muc"/>\n'
         "</presence>"
     )
@@ -83,7 +87,7 @@ def test_muc_password_field_by_field() -> None:
     )
     last = script.steps[-1]
     assert (last.actor, last.action, last.line) == ("Romeo", Action.RECEIVES, 141)
-    assert last.xml == '<presence from="room@conference.localhost/Juliet" />'
+    assert last.xml == '<presence from="${room}@${muc}/Juliet" />'
 
 
 def _script(body: str, header: str = "[Client] Romeo\n\tjid: romeo@localhost\n") -> Script:

@@ -19,7 +19,7 @@ BROKEN = [
     (
         "strict that is neither true nor false",
         HEADER + "Romeo receives:\n\t<message scansion:strict='maybe'/>\n",
-        "6:28: scansion:strict must be 'true' or 'false', not 'maybe'",
+        "6:11: scansion:strict must be 'true' or 'false', not 'maybe'",
         None,
     ),
     (
@@ -116,7 +116,8 @@ BROKEN = [
         "malformed variable",
         HEADER + "Romeo sends:\n\t<presence to='${Romeo JID}'/>\n",
         "6:16: malformed variable '${Romeo JID}'",
-        "variables are ${Name's JID} (bare JID) or ${Name's full JID}",
+        "variables are ${domain}, ${muc}, ${room}, ${unique:NAME}, ${Name's JID} or "
+        "${Name's full JID}",
     ),
     (
         "indented step",
