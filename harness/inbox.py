@@ -18,6 +18,7 @@ step boundaries with `begin_step()` on every client's inbox.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lxml import etree
@@ -40,6 +41,15 @@ class ReceiveTimeout(Exception):
         self.closest = closest
         self.explanation = explanation
         self.buffered = buffered
+
+
+class OutOfOrder(Exception):
+    """`receives in order`: the stanza matching `expected` came before the previous one's."""
+
+    def __init__(self, expected: etree._Element, stanza: etree._Element) -> None:
+        super().__init__("arrived out of order")
+        self.expected = expected
+        self.stanza = stanza
 
 
 class UnexpectedStanza(Exception):
@@ -81,6 +91,19 @@ class _Silence:
         return False
 
 
+@dataclass(eq=False)
+class _Watch:
+    """A waiting `must not receive`: an arrival that `forbidden` accepts ends it, buffered."""
+
+    forbidden: Callable[[etree._Element], bool]
+    future: asyncio.Future[etree._Element | None]
+
+    def offer(self, stanza: etree._Element) -> bool:
+        if not self.future.done() and self.forbidden(stanza):
+            self.future.set_result(stanza)
+        return False
+
+
 class Inbox:
     """Per-client buffer of received stanzas, searched by `receives` steps."""
 
@@ -89,7 +112,8 @@ class Inbox:
         self._arrivals = 0
         self._previous_step_start = 0
         self._current_step_start = 0
-        self._waiting: list[_Expectation | _Silence] = []
+        self._waiting: list[_Expectation | _Silence | _Watch] = []
+        self._taken: dict[int, etree._Element] = {}  # what this step consumed, by arrival
         self._close_reason: str | None = None
 
     def stanzas(self) -> list[etree._Element]:
@@ -102,6 +126,7 @@ class Inbox:
         self._arrivals += 1
         for waiter in list(self._waiting):
             if waiter.offer(stanza):
+                self._taken[number] = stanza
                 return
         self._buffer[number] = stanza
 
@@ -112,30 +137,90 @@ class Inbox:
         """
         self._previous_step_start = self._current_step_start
         self._current_step_start = self._arrivals
+        self._taken = {}
 
     async def receive(
         self, expected: etree._Element, timeout: float, bindings: dict[str, str]
     ) -> etree._Element:
         """The first buffered or later stanza matching `expected` (Q2), captures committed."""
+        return (await self.receive_after(expected, timeout, bindings, -1))[1]
+
+    async def receive_after(
+        self, expected: etree._Element, timeout: float, bindings: dict[str, str], after: int
+    ) -> tuple[int, etree._Element]:
+        """Like `receive`, among stanzas that arrived after arrival number `after`.
+
+        Returns the stanza with its arrival number, so that `receives in order`
+        can ask for the next stanza after it. Raises OutOfOrder at once when the
+        only match arrived before `after` (consumed stanzas count too).
+        """
         for number, stanza in self._buffer.items():
+            if number <= after:
+                continue
             captures = match_captures(expected, stanza, bindings)
             if captures is not None:
                 del self._buffer[number]
+                self._taken[number] = stanza
                 bindings.update(captures)
-                return stanza
+                return number, stanza
+        earlier = self._earlier_match(expected, bindings, after)
+        if earlier is not None:
+            raise OutOfOrder(expected, earlier)
         if self._close_reason is not None:
             raise self._failure(expected, bindings, f"connection closed: {self._close_reason}")
         future: asyncio.Future[etree._Element] = asyncio.get_running_loop().create_future()
         waiter = _Expectation(expected, bindings, future)
         self._waiting.append(waiter)
         try:
-            return await asyncio.wait_for(future, timeout)
+            stanza = await asyncio.wait_for(future, timeout)
         except TimeoutError:
             raise self._failure(
                 expected, bindings, f"nothing matching arrived within {timeout:g} s"
             ) from None
         finally:
             self._waiting.remove(waiter)
+        number = next(n for n, taken in self._taken.items() if taken is stanza)
+        return number, stanza
+
+    def _earlier_match(
+        self, expected: etree._Element, bindings: dict[str, str], after: int
+    ) -> etree._Element | None:
+        """A stanza at or before `after` (buffered or taken this step) that matches."""
+        if after < 0:
+            return None
+        candidates = [*self._buffer.items(), *self._taken.items()]
+        for number, stanza in sorted(candidates, key=lambda pair: pair[0]):
+            if number <= after and match_captures(expected, stanza, bindings) is not None:
+                return stanza
+        return None
+
+    async def must_not_receive(
+        self, forbidden: list[etree._Element], window: float, bindings: dict[str, str]
+    ) -> None:
+        """Pass if nothing matching `forbidden` arrived since the previous step began,
+        nor arrives within `window`; other stanzas are allowed and all stay buffered."""
+        for number, stanza in self._buffer.items():
+            if number >= self._previous_step_start and self._any_match(forbidden, stanza, bindings):
+                raise UnexpectedStanza(stanza)
+        if self._close_reason is not None:
+            return
+        future: asyncio.Future[etree._Element | None] = asyncio.get_running_loop().create_future()
+        waiter = _Watch(lambda stanza: self._any_match(forbidden, stanza, bindings), future)
+        self._waiting.append(waiter)
+        try:
+            stanza = await asyncio.wait_for(future, window)
+        except TimeoutError:
+            return
+        finally:
+            self._waiting.remove(waiter)
+        if stanza is not None:
+            raise UnexpectedStanza(stanza)
+
+    @staticmethod
+    def _any_match(
+        expected: list[etree._Element], stanza: etree._Element, bindings: dict[str, str]
+    ) -> bool:
+        return any(match_captures(element, stanza, bindings) is not None for element in expected)
 
     async def receive_nothing(self, quiet_period: float) -> None:
         """Pass if no stanza arrived since the previous step began, nor in the quiet period."""

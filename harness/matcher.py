@@ -18,10 +18,18 @@ from itertools import count
 
 from lxml import etree
 
+from harness.forms import (
+    ONE_OF_TAG,
+    ONE_OF_VALUE,
+    STRICT_ATTRIBUTE,
+    Item,
+    any_order,
+    form_problems,
+    items_of,
+)
 from harness.stanza_text import BlockSyntaxError, parse_block, substitute
 from protocol import namespaces as ns
 
-STRICT_ATTRIBUTE = f"{{{ns.SCANSION}}}strict"
 ANY_VALUE = "{scansion:any}"
 _CAPTURE = re.compile(r"\{scansion:capture:(?P<name>[^{}]+)\}")
 _SCANSION_PREFIX = f"{{{ns.SCANSION}}}"
@@ -55,22 +63,22 @@ class MatchResult:
     captures: dict[str, str] = field(default_factory=dict)
 
 
-def expected_from_text(text: str, resolve: Callable[[str, bool], str]) -> list[etree._Element]:
+def expected_from_text(
+    text: str,
+    resolve: Callable[[str, bool], str],
+    lookup: Callable[[str], str | None] = lambda name: None,
+) -> list[etree._Element]:
     """Expected stanzas of a `receives` block: variables substituted, `scansion:` parsed.
 
-    Raises BlockSyntaxError for malformed XML or a `scansion:strict` that is
-    neither 'true' nor 'false', so a typo cannot silently change the mode.
+    Raises BlockSyntaxError for malformed XML or a misused `scansion:` form (a
+    `scansion:strict` that is neither 'true' nor 'false', an empty one-of...), so
+    a typo cannot silently change what is compared.
     """
-    elements = parse_block(substitute(text, resolve))
-    for element in elements:
-        for node in element.iter(etree.Element):
-            value = node.get(STRICT_ATTRIBUTE)
-            if value is not None and value not in ("true", "false"):
-                raise BlockSyntaxError(
-                    f"scansion:strict must be 'true' or 'false', not {value!r}",
-                    max((node.sourceline or 2) - 1, 1),
-                    1,
-                )
+    elements = parse_block(substitute(text, resolve, lookup))
+    problems = form_problems(elements)
+    if problems:
+        first = problems[0]
+        raise BlockSyntaxError(first.message, first.line, 1)
     return elements
 
 
@@ -138,89 +146,173 @@ def _match(
 def _match_children(
     expected: etree._Element, received: etree._Element, mode: Mode, known: Mapping[str, str]
 ) -> tuple[Captures, Pairs] | None:
-    wanted = _elements(expected)
+    items = items_of(expected)
     got = _elements(received)
-    if not wanted:
+    if not items:
         return ({}, []) if mode is not Mode.STRICT or not got else None  # M4 first sentence, M6
     if mode is Mode.LOOSE:  # M5
-        return _assign(wanted, got, mode, known)
+        return _assign(items, got, mode, known, complete=False)
     parent_ns = etree.QName(expected).namespace
-    wanted_same, wanted_foreign = _split(wanted, parent_ns)
+    items_same = [item for item in items if item.namespace == parent_ns]
+    items_foreign = [item for item in items if item.namespace != parent_ns]
     got_same, got_foreign = _split(got, parent_ns)
-    if len(wanted_same) != len(got_same):
+    if any_order(expected):  # complete, in any order
+        same = _assign(items_same, got_same, mode, known, complete=True)
+    else:  # M4: in order, no extras
+        same = _sequence(items_same, got_same, mode, known)
+    if same is None:
         return None
-    if mode is Mode.STRICT and len(wanted_foreign) != len(got_foreign):  # M6
-        return None
-    captures: Captures = {}
-    pairs: Pairs = []
-    for want, have in zip(wanted_same, got_same, strict=True):  # M4: in order, no extras
-        found = _match(want, have, mode, _Scope(known, captures))
-        if found is None:
-            return None
-        captures.update(found[0])
-        pairs.extend(found[1])
-    rest = _assign(wanted_foreign, got_foreign, mode, _Scope(known, captures))
+    captures, pairs = same
+    rest = _assign(
+        items_foreign,
+        got_foreign,
+        mode,
+        _Scope(known, captures),
+        complete=mode is Mode.STRICT,  # M6
+    )
     if rest is None:
         return None
-    captures.update(rest[0])
-    pairs.extend(rest[1])
-    return captures, pairs
+    return {**captures, **rest[0]}, pairs + rest[1]
+
+
+def _match_item(
+    item: Item, received: etree._Element, mode: Mode, known: Mapping[str, str]
+) -> tuple[Captures, Pairs] | None:
+    """The first of the item's candidates (one, or a one-of's) that matches."""
+    for candidate in item.candidates:
+        found = _match(candidate, received, mode, known)
+        if found is not None:
+            return found
+    return None
+
+
+def _sequence(
+    items: list[Item], got: list[etree._Element], mode: Mode, known: Mapping[str, str]
+) -> tuple[Captures, Pairs] | None:
+    """Pair items and received children in order, every received child used.
+
+    An optional item may pair with nothing; the first way that works wins.
+    """
+
+    def walk(i: int, j: int, captures: Captures) -> tuple[Captures, Pairs] | None:
+        if i == len(items):
+            return (captures, []) if j == len(got) else None
+        item = items[i]
+        if j < len(got):
+            found = _match_item(item, got[j], mode, _Scope(known, captures))
+            if found is not None:
+                rest = walk(i + 1, j + 1, {**captures, **found[0]})
+                if rest is not None:
+                    return rest[0], found[1] + rest[1]
+        return walk(i + 1, j, captures) if item.optional else None
+
+    return walk(0, 0, {})
 
 
 def _assign(
-    wanted: list[etree._Element],
+    items: list[Item],
     got: list[etree._Element],
     mode: Mode,
     known: Mapping[str, str],
+    *,
+    complete: bool,
 ) -> tuple[Captures, Pairs] | None:
-    """Give every expected child a distinct matching received child, in any order.
+    """Give every required item a distinct matching received child, in any order.
 
-    Without captures this is bipartite matching (augmenting paths, polynomial even
-    when no assignment exists). Children that capture values can only be paired
-    consistently, so those rare cases use backtracking.
+    Optional items take a child when one matches. `complete`: every received
+    child must be taken. Where extras are allowed, an optional item that took
+    nothing while a child of its name is left, or a one-of while another child
+    matches it, fails (`_claimed`). Without captures this is bipartite matching
+    (augmenting paths, polynomial even when no assignment exists); children that
+    capture values can only be paired consistently, so those rare cases use
+    backtracking.
     """
-    if len(wanted) > len(got):
+    required = sum(1 for item in items if not item.optional)
+    if required > len(got) or (complete and len(items) < len(got)):
         return None
     options: list[dict[int, tuple[Captures, Pairs]]] = []
-    for want in wanted:
+    for item in items:
         row = {}
         for index, have in enumerate(got):
-            found = _match(want, have, mode, known)
+            found = _match_item(item, have, mode, known)
             if found is not None:
                 row[index] = found
-        if not row:
+        if not row and not item.optional:
             return None
         options.append(row)
+
+    def acceptable(chosen: dict[int, int]) -> bool:
+        if len(chosen) < len(items) and any(
+            not items[i].optional for i in range(len(items)) if i not in chosen
+        ):
+            return False
+        taken = set(chosen.values())
+        if complete and len(taken) < len(got):
+            return False
+        return not _claimed(items, got, chosen, taken, mode, known)
+
     if any(found[0] for row in options for found in row.values()):
-        chosen = _consistent_assignment(options)
+        chosen = _consistent_assignment(options, items, acceptable)
     else:
-        chosen = _bipartite_assignment(options)
+        chosen = _bipartite_assignment(options, items)
+        if chosen is not None and not acceptable(chosen):
+            chosen = None
     if chosen is None:
         return None
     captures: Captures = {}
     pairs: Pairs = []
-    for row, index in zip(options, chosen, strict=True):
-        captures.update(row[index][0])
-        pairs.extend(row[index][1])
+    for index, have in sorted(chosen.items()):
+        captures.update(options[index][have][0])
+        pairs.extend(options[index][have][1])
     return captures, pairs
 
 
-def _bipartite_assignment(options: list[dict[int, tuple[Captures, Pairs]]]) -> list[int] | None:
-    partner = _maximum_matching(options)
-    if len(partner) < len(options):
+def _claimed(
+    items: list[Item],
+    got: list[etree._Element],
+    chosen: dict[int, int],
+    taken: set[int],
+    mode: Mode,
+    known: Mapping[str, str],
+) -> bool:
+    """Whether a child left over belongs to an item: an absent optional's, a second one-of."""
+    left = [have for index, have in enumerate(got) if index not in taken]
+    for index, item in enumerate(items):
+        if item.optional and index not in chosen:
+            tags = {candidate.tag for candidate in item.candidates}
+            if any(have.tag in tags for have in left):
+                return True  # present, but it does not match
+        if item.group is not None and any(
+            _match_item(item, have, mode, known) is not None for have in left
+        ):
+            return True  # a one-of matches exactly one child
+    return False
+
+
+def _bipartite_assignment(
+    options: list[dict[int, tuple[Captures, Pairs]]], items: list[Item]
+) -> dict[int, int] | None:
+    """Required items first: augmenting paths keep them paired while optional ones join."""
+    order = [i for i, item in enumerate(items) if not item.optional]
+    order += [i for i, item in enumerate(items) if item.optional]
+    partner = _maximum_matching([options[i] for i in order])
+    chosen = {order[want]: have for want, have in partner.items()}
+    if any(i not in chosen for i, item in enumerate(items) if not item.optional):
         return None
-    return [partner[want] for want in range(len(options))]
+    return chosen
 
 
 def _consistent_assignment(
     options: list[dict[int, tuple[Captures, Pairs]]],
-) -> list[int] | None:
+    items: list[Item],
+    acceptable: Callable[[dict[int, int]], bool],
+) -> dict[int, int] | None:
     order = sorted(range(len(options)), key=lambda want: len(options[want]))
     chosen: dict[int, int] = {}
 
     def search(position: int, used: set[int], captures: Captures) -> bool:
         if position == len(order):
-            return True
+            return acceptable(chosen)
         want = order[position]
         for have, (found, _pairs) in options[want].items():
             if have in used or any(captures.get(k, v) != v for k, v in found.items()):
@@ -228,11 +320,12 @@ def _consistent_assignment(
             chosen[want] = have
             if search(position + 1, used | {have}, {**captures, **found}):
                 return True
-        return False
+            del chosen[want]
+        return items[want].optional and search(position + 1, used, captures)
 
     if not search(0, set(), {}):
         return None
-    return [chosen[want] for want in range(len(options))]
+    return dict(chosen)
 
 
 class _Scope(Mapping[str, str]):
@@ -259,6 +352,9 @@ def _value_matches(want: str, got: str, known: Mapping[str, str], captures: Capt
     """Attribute values and text: literal, `{scansion:any}` or `{scansion:capture:NAME}`."""
     if want == ANY_VALUE:
         return True
+    one_of = ONE_OF_VALUE.fullmatch(want)
+    if one_of is not None:
+        return got in one_of["values"].split("|")
     capture = _CAPTURE.fullmatch(want)
     if capture is None:
         return want == got
@@ -371,20 +467,25 @@ def _explain_children(
     path: str,
     known: Mapping[str, str],
 ) -> _Report:
-    wanted = _elements(expected)
+    items = items_of(expected)
     got = _elements(received)
-    if not wanted:
+    if not items:
         if mode is Mode.STRICT and got:
             return _Report(len(got), f"{path}: unexpected child {_snippet(got[0])} (strict)")
         return _PERFECT
+    wanted = _representatives(items, got, mode, known)
     if mode is Mode.LOOSE:
         return _explain_unordered(wanted, got, mode, path, known, extras=None)
     parent_ns = etree.QName(expected).namespace
     wanted_same, wanted_foreign = _split(wanted, parent_ns)
     got_same, got_foreign = _split(got, parent_ns)
+    if any_order(expected):
+        same = _explain_unordered(wanted_same, got_same, mode, path, known, extras="order any")
+    else:
+        same = _explain_ordered(wanted_same, got_same, mode, path, known)
     return _combine(
         [
-            _explain_ordered(wanted_same, got_same, mode, path, known),
+            same,
             _explain_unordered(
                 wanted_foreign,
                 got_foreign,
@@ -395,6 +496,22 @@ def _explain_children(
             ),
         ]
     )
+
+
+def _representatives(
+    items: list[Item], got: list[etree._Element], mode: Mode, known: Mapping[str, str]
+) -> list[etree._Element]:
+    """One expected element per item to explain against: a one-of's closest candidate;
+    an optional child only when a child of its name is there."""
+    wanted = []
+    for item in items:
+        tags = {have.tag for have in got}
+        present = [c for c in item.candidates if c.tag in tags]
+        if item.optional and not present:
+            continue
+        matching = [c for c in item.candidates if any(_match(c, have, mode, known) for have in got)]
+        wanted.append((matching or present or list(item.candidates))[0])
+    return wanted
 
 
 def _explain_ordered(
@@ -421,7 +538,7 @@ def _explain_ordered(
             if i > 0:
                 missing = _Report(
                     _weight(wanted[i - 1]),
-                    f"{paths[i - 1]}: no partner for {_snippet(wanted[i - 1])}",
+                    f"{paths[i - 1]}: no partner for {_expected_snippet(wanted[i - 1])}",
                 )
                 options.append((cost[i - 1][j] + missing.count, i - 1, j, missing))
             if j > 0:
@@ -469,7 +586,9 @@ def _explain_unordered(
             if best is None or report.count < best.count:
                 best, best_index = report, j
         if best is None:
-            reports.append(_Report(_weight(want), f"{paths[i]}: no partner for {_snippet(want)}"))
+            reports.append(
+                _Report(_weight(want), f"{paths[i]}: no partner for {_expected_snippet(want)}")
+            )
         else:
             taken.add(best_index)
             reports.append(best)
@@ -506,6 +625,9 @@ def _maximum_matching(options: Sequence[Iterable[int]]) -> dict[int, int]:
 
 def _shown_expected(want: str, known: Mapping[str, str]) -> str:
     """An expected value as the user should read it: a capture shows what it holds."""
+    one_of = ONE_OF_VALUE.fullmatch(want)
+    if one_of is not None:
+        return "one of " + ", ".join(_shown(value) for value in one_of["values"].split("|"))
     capture = _CAPTURE.fullmatch(want)
     if capture is None:
         return _shown(want)
@@ -549,6 +671,8 @@ def _label_path(
 def _child_paths(children: list[etree._Element], parent_path: str) -> list[str]:
     """Paths for expected children; repeated names get a 1-based position among them."""
     parent = children[0].getparent() if children else None
+    if parent is not None and parent.tag == ONE_OF_TAG:
+        parent = parent.getparent()
     namespace = None if parent is None else etree.QName(parent).namespace
     totals: dict[object, int] = {}
     for child in children:
@@ -581,6 +705,14 @@ def _shown(value: str) -> str:
     if len(value) > _SHOWN_VALUE:
         value = value[: _SHOWN_VALUE - 1] + "…"
     return repr(value)
+
+
+def _expected_snippet(element: etree._Element) -> str:
+    """An expected child as a start tag; a one-of candidate names every candidate."""
+    group = element.getparent()
+    if group is None or group.tag != ONE_OF_TAG:
+        return _snippet(element)
+    return "one of " + ", ".join(_snippet(c) for c in group if isinstance(c.tag, str))
 
 
 def _snippet(element: etree._Element) -> str:

@@ -9,11 +9,12 @@ becomes a `ScriptError` that quotes the offending line with a caret under it.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import re
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -21,8 +22,8 @@ from types import MappingProxyType
 from lark import Lark, Token, Transformer, UnexpectedInput, UnexpectedToken
 from lark.visitors import Discard
 
-from harness import stanza_text
-from harness.model import Action, Actor, Script, Step
+from harness import forms, stanza_text, variables
+from harness.model import Action, Actor, Check, Need, NeedKind, Script, Step
 
 GRAMMAR = Path(__file__).with_name("scs.lark")
 ACTOR_KINDS = ("Client",)
@@ -145,6 +146,7 @@ class _Property:
     value: str
     line: int
     column: int
+    value_column: int
 
 
 @dataclass(frozen=True)
@@ -162,18 +164,47 @@ class _Block:
     first_line: int
     indent: int
 
+    def position(self, offset: int) -> tuple[int, int]:
+        """Script line and column of an offset in the dedented block."""
+        line_index = self.xml.count("\n", 0, offset)
+        column = offset - (self.xml.rfind("\n", 0, offset) + 1) + 1
+        return self.first_line + line_index, column + self.indent
+
+
+@dataclass(frozen=True)
+class _Checks:
+    """`@checks ID...`: the ids as written, each with its position."""
+
+    ids: tuple[_Name, ...]
+
+
+@dataclass(frozen=True)
+class _Needs:
+    """`@needs KIND VALUE [at JID]` as written; the kind is checked afterwards."""
+
+    kind: _Name
+    value: str
+    at: str | None
+
+
+_Annotation = _Checks | _Needs
+
 
 @dataclass(frozen=True)
 class _ParsedStep:
     step: Step
     block: _Block | None
+    within: Token | None = None
+    annotations: tuple[_Annotation, ...] = ()
 
 
 @dataclass(frozen=True)
 class _Parsed:
     notes: tuple[str, ...]
     declarations: tuple[_Declaration, ...]
+    annotations: tuple[_Annotation, ...]
     steps: tuple[_ParsedStep, ...]
+    dangling: tuple[_Annotation, ...]  # body annotations with no step after them
 
 
 class _ToModel(Transformer):
@@ -188,18 +219,24 @@ class _ToModel(Transformer):
         self._text = text
 
     def start(self, children: list) -> _Parsed:
-        notes, declarations = children[0]
-        return _Parsed(notes, declarations, tuple(children[1]))
+        notes, declarations, annotations = children[0]
+        steps, dangling = children[1]
+        return _Parsed(notes, declarations, annotations, steps, dangling)
 
-    def header(self, children: list) -> tuple[tuple[str, ...], tuple[_Declaration, ...]]:
+    def header(
+        self, children: list
+    ) -> tuple[tuple[str, ...], tuple[_Declaration, ...], tuple[_Annotation, ...]]:
         notes: list[str] = []
         declarations: list[_Declaration] = []
+        annotations: list[_Annotation] = []
         for child in children:
             if isinstance(child, _Declaration):
                 declarations.append(child)
+            elif isinstance(child, _Checks | _Needs):
+                annotations.append(child)
             elif not declarations:
                 notes.append(child)
-        return tuple(notes), tuple(declarations)
+        return tuple(notes), tuple(declarations), tuple(annotations)
 
     def note(self, children: list[Token]) -> str:
         return children[0].lstrip("#").strip()
@@ -218,11 +255,31 @@ class _ToModel(Transformer):
 
     def property(self, children: list[Token]) -> _Property:
         key = children[0]
-        value = str(children[1]) if len(children) > 1 else ""
-        return _Property(str(key), value, key.line, key.column)
+        value = children[1] if len(children) > 1 else None
+        value_column = value.column if value is not None else key.column + len(key) + 1
+        return _Property(str(key), str(value or ""), key.line, key.column, value_column)
 
-    def body(self, children: list[_ParsedStep]) -> list[_ParsedStep]:
-        return children
+    def body(
+        self, children: list[_ParsedStep | _Annotation]
+    ) -> tuple[tuple[_ParsedStep, ...], tuple[_Annotation, ...]]:
+        """Steps, each with the annotations written just above it."""
+        steps: list[_ParsedStep] = []
+        pending: list[_Annotation] = []
+        for child in children:
+            if isinstance(child, _ParsedStep):
+                steps.append(dataclasses.replace(child, annotations=tuple(pending)))
+                pending = []
+            else:
+                pending.append(child)
+        return tuple(steps), tuple(pending)
+
+    def checks(self, children: list[Token]) -> _Checks:
+        return _Checks(tuple(_Name(str(word), word.line, word.column) for word in children[1:]))
+
+    def needs(self, children: list[Token]) -> _Needs:
+        _keyword, kind, value, *rest = children
+        at = str(rest[-1]) if rest else None
+        return _Needs(_Name(str(kind), kind.line, kind.column), str(value), at)
 
     def actor(self, children: list) -> _Name:
         first, last = children[0], children[-1]
@@ -244,6 +301,17 @@ class _ToModel(Transformer):
 
     def receives_nothing(self, children: list) -> _ParsedStep:
         return self._step(children[0], Action.RECEIVES_NOTHING, None)
+
+    def receives_in_order(self, children: list) -> _ParsedStep:
+        return self._step(children[0], Action.RECEIVES_IN_ORDER, children[-1])
+
+    def must_not_receive(self, children: list) -> _ParsedStep:
+        within = next((c for c in children if isinstance(c, Token) and c.type == "DURATION"), None)
+        step = self._step(children[0], Action.MUST_NOT_RECEIVE, children[-1])
+        return dataclasses.replace(step, within=within)
+
+    def within(self, children: list[Token]) -> Token:
+        return children[-1]
 
     def block(self, lines: list[Token]) -> _Block:
         raw = self._text[lines[0].start_pos : lines[-1].end_pos].replace("\r\n", "\n")
@@ -473,14 +541,28 @@ def _analyse(text: str, path: Path) -> tuple[Script | None, list[ScriptError]]:
     problems: list[_Problem] = []
     actors = _check_declarations(parsed.declarations, problems)
     names = [actor.name for actor in actors]
-    for parsed_step in parsed.steps:
-        _check_step(parsed_step, names, problems)
+    _check_property_variables(parsed.declarations, names, problems)
+    steps = [_check_step(parsed_step, names, problems) for parsed_step in parsed.steps]
+    checks, needs = _annotations(parsed.annotations, problems)
+    for annotation in parsed.dangling:
+        first = annotation.ids[0] if isinstance(annotation, _Checks) else annotation.kind
+        problems.append(
+            _Problem(
+                first.line,
+                1,
+                "an annotation at the end of the script applies to no step",
+                "put @checks and @needs just above the step they belong to, "
+                "or in the header for the whole script",
+            )
+        )
     script = Script(
         path=path,
         title=parsed.notes[0] if parsed.notes else "",
         description="\n".join(parsed.notes[1:]),
         actors=tuple(actors),
-        steps=tuple(parsed_step.step for parsed_step in parsed.steps),
+        steps=tuple(steps),
+        checks=checks,
+        needs=needs,
     )
     problems.sort(key=lambda problem: (problem.line, problem.column))
     return script, [problem.error(path, lines) for problem in problems]
@@ -548,8 +630,71 @@ def _check_declarations(
     return actors
 
 
-def _check_step(parsed: _ParsedStep, names: list[str], problems: list[_Problem]) -> None:
+_DURATION = re.compile(r"(?P<seconds>\d+(\.\d+)?)s")
+MAX_WITHIN = 3600.0
+
+
+def _annotations(
+    annotations: Iterable[_Annotation], problems: list[_Problem]
+) -> tuple[tuple[Check, ...], tuple[Need, ...]]:
+    """`@checks` ids and `@needs` with a known kind; a bad kind becomes a problem."""
+    checks: list[Check] = []
+    needs: list[Need] = []
+    kinds = [str(kind) for kind in NeedKind]
+    for annotation in annotations:
+        if isinstance(annotation, _Checks):
+            checks += [Check(name.text, name.line, name.column) for name in annotation.ids]
+            continue
+        kind = annotation.kind
+        if kind.text not in kinds:
+            problems.append(
+                _Problem(
+                    kind.line,
+                    kind.column,
+                    f"unknown need '{kind.text}'",
+                    _did_you_mean(kind.text, kinds)
+                    or "write '@needs feature VAR [at JID]', '@needs config FIELD' "
+                    "or '@needs fact NAME'",
+                )
+            )
+            continue
+        if annotation.at is not None and kind.text != NeedKind.FEATURE:
+            problems.append(
+                _Problem(kind.line, kind.column, "'at JID' only applies to '@needs feature'")
+            )
+        needs.append(
+            Need(NeedKind(kind.text), annotation.value, annotation.at, kind.line, kind.column)
+        )
+    return tuple(checks), tuple(needs)
+
+
+def _within(token: Token | None, problems: list[_Problem]) -> float | None:
+    """Seconds of `within Ns`; a problem when it is not a positive duration in seconds."""
+    if token is None:
+        return None
+    found = _DURATION.fullmatch(str(token))
+    seconds = float(found["seconds"]) if found else 0.0
+    if not 0 < seconds <= MAX_WITHIN:
+        problems.append(
+            _Problem(
+                token.line,
+                token.column,
+                f"bad window 'within {token}'",
+                f"write seconds with an 's', e.g. 'within 3s' or 'within 0.5s' "
+                f"(more than 0, at most {MAX_WITHIN:g})",
+            )
+        )
+        return None
+    return seconds
+
+
+def _check_step(parsed: _ParsedStep, names: list[str], problems: list[_Problem]) -> Step:
+    """Check one step and return it with its window and annotations."""
     step = parsed.step
+    checks, needs = _annotations(parsed.annotations, problems)
+    step = dataclasses.replace(
+        step, within=_within(parsed.within, problems), checks=checks, needs=needs
+    )
     if step.actor not in names:
         problems.append(
             _Problem(
@@ -560,40 +705,82 @@ def _check_step(parsed: _ParsedStep, names: list[str], problems: list[_Problem])
             )
         )
     if parsed.block is not None:
-        _check_block(parsed.block, names, problems)
+        _check_block(parsed.block, names, problems, expected=step.action is not Action.SENDS)
+    return step
 
 
-def _check_block(block: _Block, names: list[str], problems: list[_Problem]) -> None:
-    block_lines = block.xml.split("\n")
+def _check_property_variables(
+    declarations: Iterable[_Declaration], names: list[str], problems: list[_Problem]
+) -> None:
+    """Actor properties may use the run's variables (`jid: ${unique:romeo}@${domain}`)."""
+    for declaration in declarations:
+        for prop in declaration.properties:
+            _check_variables(
+                prop.value,
+                names,
+                problems,
+                lambda offset, prop=prop: (prop.line, prop.value_column + offset),
+                actors_allowed=False,
+            )
 
-    def at(offset: int) -> tuple[int, int]:
-        """Script line and column of an offset in the dedented block."""
-        line_index = block.xml.count("\n", 0, offset)
-        column = offset - (block.xml.rfind("\n", 0, offset) + 1) + 1
-        return block.first_line + line_index, column + block.indent
 
-    for ref in stanza_text.variable_refs(block.xml):
-        if ref.actor not in names:
+def _check_variables(
+    text: str,
+    names: list[str],
+    problems: list[_Problem],
+    at: Callable[[int], tuple[int, int]],
+    *,
+    actors_allowed: bool = True,
+) -> None:
+    for ref in stanza_text.variable_refs(text):
+        if ref.actor is not None:
+            if not actors_allowed:
+                problems.append(
+                    _Problem(
+                        *at(ref.offset),
+                        f"'${{{ref.name}}}' cannot be used in a declaration",
+                        "declarations may use ${domain}, ${muc}, ${room} and ${unique:NAME}",
+                    )
+                )
+            elif ref.actor not in names:
+                problems.append(
+                    _Problem(
+                        *at(ref.offset),
+                        f"unknown actor '{ref.actor}' in a variable",
+                        _actor_hint(ref.actor, names),
+                    )
+                )
+        elif not variables.is_run_variable(ref.name):
+            # `${Romeo JID}`: an actor's address written wrong, not another variable.
+            kind = "malformed" if "JID" in ref.name or "'s" in ref.name else "unknown"
             problems.append(
                 _Problem(
                     *at(ref.offset),
-                    f"unknown actor '{ref.actor}' in a variable",
-                    _actor_hint(ref.actor, names),
+                    f"{kind} variable '${{{ref.name}}}'",
+                    _did_you_mean(ref.name, variables.NAMES) or f"variables are {variables.HELP}",
                 )
             )
-    for match in re.finditer(r"\$\{[^}\n]*\}?", block.xml):
+    for match in re.finditer(r"\$\{[^}\n]*\}?", text):
         if not stanza_text.VARIABLE.fullmatch(match.group()):
             problems.append(
                 _Problem(
                     *at(match.start()),
                     f"malformed variable '{match.group()}'",
-                    "variables are ${Name's JID} (bare JID) or ${Name's full JID}",
+                    f"variables are {variables.HELP}",
                 )
             )
+
+
+def _check_block(
+    block: _Block, names: list[str], problems: list[_Problem], *, expected: bool
+) -> None:
+    """Variables, well-formed XML, and the expectation forms (`expected`: not a sends block)."""
+    block_lines = block.xml.split("\n")
+    _check_variables(block.xml, names, problems, block.position)
     # Same-length placeholders keep every column of the block where it was.
     placeholders = stanza_text.VARIABLE.sub(lambda m: "x" * len(m.group()), block.xml)
     try:
-        stanza_text.parse_block(placeholders)
+        elements = stanza_text.parse_block(placeholders)
     except stanza_text.BlockSyntaxError as exc:
         line_index = min(exc.line, len(block_lines)) - 1
         column = min(exc.column, len(block_lines[line_index]) + 1)
@@ -603,6 +790,15 @@ def _check_block(block: _Block, names: list[str], problems: list[_Problem]) -> N
                 column + block.indent,
                 f"the XML block is not well-formed: {exc.message}",
             )
+        )
+        return
+    for form in forms.form_problems(elements, expected=expected):
+        line_index = min(form.line, len(block_lines)) - 1
+        text = block_lines[line_index]
+        at = text.find(form.name)
+        column = at + 1 if at >= 0 else len(text) - len(text.lstrip()) + 1
+        problems.append(
+            _Problem(block.first_line + line_index, column + block.indent, form.message, form.hint)
         )
 
 

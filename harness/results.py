@@ -19,12 +19,14 @@ class Status(StrEnum):
     `failed`: the server did not do what the script expects (a stanza that never
     came, a login refused, a stream the server closed). `errored`: the script
     could not be carried out (target not reachable, a block the runner cannot
-    use, an internal fault of the harness).
+    use, an internal fault of the harness). `not applicable`: the target does not
+    offer what the script or a step needs (`@needs`), so it could not say.
     """
 
     PASSED = "passed"
     FAILED = "failed"
     ERRORED = "errored"
+    NOT_APPLICABLE = "not applicable"
 
 
 @dataclass(frozen=True)
@@ -133,8 +135,12 @@ class RunResult:
         return self.count(Status.ERRORED)
 
     @property
+    def not_applicable(self) -> int:
+        return self.count(Status.NOT_APPLICABLE)
+
+    @property
     def ok(self) -> bool:
-        return self.unreachable is None and self.passed == self.total
+        return self.unreachable is None and self.passed + self.not_applicable == self.total
 
     @property
     def invalid_stanzas(self) -> int:

@@ -29,9 +29,10 @@ from lxml import etree
 
 from harness import __version__
 from harness.client import Client, TargetUnreachable, TLSMode, XMPPError
-from harness.inbox import Inbox, ReceiveTimeout, UnexpectedStanza
+from harness.inbox import Inbox, OutOfOrder, ReceiveTimeout, UnexpectedStanza
 from harness.matcher import expected_from_text
-from harness.model import Action, Actor, Script, Step
+from harness.model import Action, Actor, Need, NeedKind, Script, Step
+from harness.profile import LOCALHOST, AccountMode, Profile
 from harness.results import (
     Failure,
     InvalidStanza,
@@ -44,6 +45,7 @@ from harness.results import (
 )
 from harness.stanza_text import BlockSyntaxError, substitute
 from harness.targets import REMOTE_QUIET_PERIOD, Endpoint, Target
+from harness.variables import RunVariables
 from protocol import namespaces as ns
 from protocol.jid import JID
 
@@ -51,6 +53,10 @@ from protocol.jid import JID
 _ACTS_ON_SERVER = frozenset({Action.CONNECTS, Action.DISCONNECTS, Action.SENDS})
 _IQ = f"{{{ns.CLIENT}}}iq"
 _VERSION = "jabber:iq:version"
+_DISCO_INFO = "http://jabber.org/protocol/disco#info"
+_MUC_OWNER = "http://jabber.org/protocol/muc#owner"
+_DATA = "jabber:x:data"
+_CONFIG_FORM = f"{{{_MUC_OWNER}}}query/{{{_DATA}}}x[@type='form']"
 
 # The stream's own declarations, repeated on every serialized stanza; noise in reports.
 _STREAM_DECLARATIONS = re.compile(
@@ -85,6 +91,14 @@ class ScriptInterrupted(asyncio.CancelledError):
     def __init__(self, result: ScriptResult) -> None:
         super().__init__("interrupted")
         self.result = result
+
+
+class _NotApplicable(Exception):
+    """A need of the script or of a step that the target does not meet."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class _StepFailed(Exception):
@@ -140,7 +154,9 @@ class _Session:
     inbox: Inbox | None = None
     full_jid: str | None = None
     unsettled: bool = False  # sent stanzas the server may not have processed yet
-    settling: tuple[str, asyncio.Future[None]] | None = None  # (iq id, its answer)
+    # The harness's own iqs (settling pings, disco#info for needs) by id: their
+    # answers never reach the inbox.
+    private: dict[str, asyncio.Future[etree._Element | None]] = field(default_factory=dict)
 
     @property
     def bare_jid(self) -> str:
@@ -159,6 +175,8 @@ class _ScriptRun:
     script: Script
     endpoint: Endpoint
     options: RunOptions
+    profile: Profile = LOCALHOST
+    variables: RunVariables = field(default_factory=RunVariables)
     sessions: dict[str, _Session] = field(default_factory=dict)
     bindings: dict[str, str] = field(default_factory=dict)
     traffic: list[TrafficEntry] = field(default_factory=list)
@@ -167,9 +185,24 @@ class _ScriptRun:
     settle_count: int = 0
     step_index: int = 0  # the step being carried out, for traffic and schema reports
     matched: list[str] = field(default_factory=list)  # what the current step matched
+    config_fields: frozenset[str] | None = None  # vars of the latest room configuration form
+    features: dict[str, frozenset[str]] = field(default_factory=dict)  # disco#info, by JID
+    script_needs_checked: bool = False
 
     def __post_init__(self) -> None:
-        self.sessions = {actor.name: _Session(actor) for actor in self.script.actors}
+        self.sessions = {actor.name: _Session(self._account(actor)) for actor in self.script.actors}
+
+    def _account(self, actor: Actor) -> Actor:
+        """The actor as it logs in here: run variables substituted, or the profile's account."""
+        given = self.profile.account_for(actor.name)
+        if self.profile.accounts is AccountMode.GIVEN and given is not None:
+            properties = {**actor.properties, "jid": given.jid, "password": given.password}
+        else:
+            properties = {
+                key: substitute(value, _no_actor, self.variables.lookup, escape=False)
+                for key, value in actor.properties.items()
+            }
+        return replace(actor, properties=properties)
 
     @property
     def quiet_period(self) -> float:
@@ -190,7 +223,13 @@ class _ScriptRun:
                     if session.inbox is not None:
                         session.inbox.begin_step()
                 try:
+                    await self._check_needs(step, index)
                     detail = await self._perform(step)
+                except _NotApplicable as unmet:
+                    status = Status.NOT_APPLICABLE
+                    failure = _failure(
+                        index, step, _StepFailed(unmet.reason, status=Status.NOT_APPLICABLE)
+                    )
                 except _StepFailed as failed:
                     status = failed.status
                     failure = _failure(index, step, failed)
@@ -248,7 +287,7 @@ class _ScriptRun:
             )
         if step.action in _ACTS_ON_SERVER:
             await self._settle(others_than=session)
-        elif step.action is Action.RECEIVES_NOTHING:
+        elif step.action in (Action.RECEIVES_NOTHING, Action.MUST_NOT_RECEIVE):
             # Everything sent so far is processed, and what it caused for this
             # actor has arrived, before the quiet period starts.
             await self._settle(others_than=session)
@@ -264,7 +303,69 @@ class _ScriptRun:
                 return await self._receive(session, step.xml or "")
             case Action.RECEIVES_NOTHING:
                 return await self._receive_nothing(session)
+            case Action.RECEIVES_IN_ORDER:
+                return await self._receive_in_order(session, step.xml or "")
+            case Action.MUST_NOT_RECEIVE:
+                return await self._must_not_receive(session, step.xml or "", step.within)
         raise AssertionError(step.action)
+
+    async def _check_needs(self, step: Step, index: int) -> None:
+        """Raise _NotApplicable when a need of this step (or of the script) is unmet.
+
+        The script's own needs are checked before the first step that follows a
+        connected actor (a feature needs someone to ask); facts at the start."""
+        needs = list(step.needs)
+        connected = any(s.client is not None for s in self.sessions.values())
+        if index == 0:
+            needs += [need for need in self.script.needs if need.kind is NeedKind.FACT]
+        if connected and not self.script_needs_checked:
+            self.script_needs_checked = True
+            needs += [need for need in self.script.needs if need.kind is not NeedKind.FACT]
+        for need in needs:
+            reason = await self._unmet(need)
+            if reason is not None:
+                raise _NotApplicable(reason)
+
+    async def _unmet(self, need: Need) -> str | None:
+        """Why the target does not meet `need`, or None when it does."""
+        if need.kind is NeedKind.FACT:
+            if self.profile.fact(need.value):
+                return None
+            return f"the target profile does not state the fact {need.value!r}"
+        if need.kind is NeedKind.CONFIG:
+            if self.config_fields is None:
+                return f"no room configuration form was received to look for {need.value!r}"
+            if need.value in self.config_fields:
+                return None
+            return f"the room configuration form has no field {need.value!r}"
+        jid = substitute(need.at or "${muc}", self._resolve, self.variables.lookup, escape=False)
+        features = await self._features(jid)
+        if features is None:
+            return f"no connected actor could ask {jid} for its features (disco#info)"
+        if need.value in features:
+            return None
+        return f"{jid} does not advertise {need.value}"
+
+    async def _features(self, jid: str) -> frozenset[str] | None:
+        """The disco#info features of `jid`, asked by the first connected actor (cached)."""
+        if jid in self.features:
+            return self.features[jid]
+        session = next(
+            (s for s in self.sessions.values() if s.client is not None and not s.client.closed),
+            None,
+        )
+        if session is None:
+            return None
+        answer = await self._private_iq(
+            session, f"<iq type='get' to='{jid}' id='{{id}}'><query xmlns='{_DISCO_INFO}'/></iq>"
+        )
+        found: frozenset[str] = frozenset()
+        if answer is not None and answer.get("type") == "result":
+            found = frozenset(
+                feature.get("var", "") for feature in answer.iter(f"{{{_DISCO_INFO}}}feature")
+            )
+        self.features[jid] = found
+        return found
 
     async def _connect(self, session: _Session) -> str:
         if session.client is not None and not session.client.closed:
@@ -306,7 +407,7 @@ class _ScriptRun:
 
     async def _send(self, session: _Session, block: str) -> str:
         client = self._open_client(session)
-        text = substitute(block, self._resolve)
+        text = substitute(block, self._resolve, self.variables.lookup)
         try:
             async with asyncio.timeout(self.options.timeout):
                 await client.send_raw(text)
@@ -323,12 +424,7 @@ class _ScriptRun:
 
     async def _receive(self, session: _Session, block: str) -> str:
         inbox = self._inbox(session)
-        try:
-            expected = expected_from_text(block, self._resolve)
-        except BlockSyntaxError as exc:
-            raise _StepFailed(
-                f"the expected stanza is not well-formed XML: {exc.message}", status=Status.ERRORED
-            ) from None
+        expected = self._expected(block)
         deadline = time.monotonic() + self.options.timeout
         for index, element in enumerate(expected):
             # One timeout for the whole block; the first wait gets it exactly (clean messages).
@@ -345,6 +441,57 @@ class _ScriptRun:
                 ) from None
             self.matched.append(show_xml(stanza))
         return f"matched {len(expected)} stanza{'s' if len(expected) > 1 else ''}"
+
+    def _expected(self, block: str) -> list[etree._Element]:
+        try:
+            return expected_from_text(block, self._resolve, self.variables.lookup)
+        except BlockSyntaxError as exc:
+            raise _StepFailed(
+                f"the expected stanza is not well-formed XML: {exc.message}", status=Status.ERRORED
+            ) from None
+
+    async def _receive_in_order(self, session: _Session, block: str) -> str:
+        """Each stanza as `receives` finds it, each one arrived after the one before."""
+        inbox = self._inbox(session)
+        expected = self._expected(block)
+        deadline = time.monotonic() + self.options.timeout
+        after = -1
+        for position, element in enumerate(expected, 1):
+            remaining = max(0.0, deadline - time.monotonic())
+            try:
+                after, stanza = await inbox.receive_after(element, remaining, self.bindings, after)
+            except OutOfOrder as exc:
+                raise _StepFailed(
+                    f"stanza {position} of {len(expected)} arrived before stanza {position - 1}",
+                    expected=show_xml(element),
+                    closest=show_xml(exc.stanza),
+                    explanation=f"the order is wrong: the match for stanza {position} "
+                    f"arrived before the match for stanza {position - 1}",
+                ) from None
+            except ReceiveTimeout as exc:
+                raise _StepFailed(
+                    f"stanza {position} of {len(expected)}: " + self._no_match_message(session),
+                    expected=show_xml(element),
+                    closest=show_xml(exc.closest) if exc.closest is not None else None,
+                    explanation=exc.explanation,
+                    buffered=exc.buffered,
+                ) from None
+            self.matched.append(show_xml(stanza))
+        return f"matched {len(expected)} stanzas in order"
+
+    async def _must_not_receive(self, session: _Session, block: str, within: float | None) -> str:
+        inbox = self._inbox(session)
+        forbidden = self._expected(block)
+        window = self.quiet_period if within is None else within
+        try:
+            await inbox.must_not_receive(forbidden, window, self.bindings)
+        except UnexpectedStanza as exc:
+            raise _StepFailed(
+                f"{session.actor.name} received a stanza it must not receive",
+                expected=show_xml(forbidden[0]) if len(forbidden) == 1 else None,
+                closest=show_xml(exc.stanza),
+            ) from None
+        return f"nothing forbidden within {window:g} s"
 
     async def _receive_nothing(self, session: _Session) -> str:
         inbox = self._inbox(session)
@@ -410,31 +557,43 @@ class _ScriptRun:
 
     async def _round_trip(self, session: _Session) -> None:
         session.unsettled = False
+        domain = session.bare_jid.rpartition("@")[2]
+        await self._private_iq(
+            session, f"<iq type='get' id='{{id}}' to='{domain}'><ping xmlns='{ns.PING}'/></iq>"
+        )
+
+    async def _private_iq(self, session: _Session, template: str) -> etree._Element | None:
+        """Send one of the harness's own iqs (`{id}` in the template) and wait for its answer.
+
+        None when the stream is closed or silent within the timeout: that shows in
+        the steps that use the stream, not here."""
         client = session.client
         if client is None or client.closed:
-            return
+            return None
         self.settle_count += 1
-        iq_id = f"scansion-settle-{self.settle_count}"
-        answered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        session.settling = (iq_id, answered)
-        domain = session.bare_jid.rpartition("@")[2]
+        iq_id = f"scansion-{self.settle_count}"
+        answered: asyncio.Future[etree._Element | None] = asyncio.get_running_loop().create_future()
+        session.private[iq_id] = answered
         try:
-            await client.send_raw(
-                f"<iq type='get' id='{iq_id}' to='{domain}'><ping xmlns='{ns.PING}'/></iq>"
-            )
+            await client.send_raw(template.replace("{id}", iq_id))
             async with asyncio.timeout(self.options.timeout):
-                await answered
+                return await answered
         except (TimeoutError, XMPPError, OSError):
-            pass  # a dead or mute stream shows in the steps that use it, not here
+            return None
         finally:
-            session.settling = None
+            session.private.pop(iq_id, None)
 
     def _stanza_arrived(self, session: _Session, inbox: Inbox, stanza: etree._Element) -> None:
-        settling = session.settling
-        if settling is not None and stanza.tag == _IQ and stanza.get("id") == settling[0]:
-            if not settling[1].done():
-                settling[1].set_result(None)
+        if stanza.tag == _IQ and stanza.get("id") in session.private:
+            answered = session.private[stanza.get("id", "")]
+            if not answered.done():
+                answered.set_result(stanza)
             return
+        form = stanza.find(_CONFIG_FORM)
+        if form is not None:
+            self.config_fields = frozenset(
+                field.get("var", "") for field in form.iter(f"{{{_DATA}}}field")
+            )
         inbox.put(stanza)
         if self.options.record_traffic:
             self._log(session.actor.name, "received", show_xml(stanza))
@@ -452,8 +611,9 @@ class _ScriptRun:
 
     def _stream_closed(self, session: _Session, inbox: Inbox, reason: str) -> None:
         inbox.close(reason)
-        if session.settling is not None and not session.settling[1].done():
-            session.settling[1].set_result(None)
+        for answered in session.private.values():
+            if not answered.done():
+                answered.set_result(None)
         self._log(session.actor.name, "event", f"stream closed: {reason}")
 
     def _log(self, actor: str, direction: str, text: str) -> None:
@@ -491,9 +651,18 @@ def _failure(index: int, step: Step, failed: _StepFailed) -> Failure:
     )
 
 
-async def run_script(script: Script, endpoint: Endpoint, options: RunOptions) -> ScriptResult:
-    """Run one script against an endpoint; never raises for anything the server does."""
-    return await _ScriptRun(script, endpoint, options).run()
+def _no_actor(actor: str, full: bool) -> str:
+    raise AssertionError("declarations cannot name actors (the parser rejects it)")
+
+
+async def run_script(
+    script: Script, endpoint: Endpoint, options: RunOptions, profile: Profile = LOCALHOST
+) -> ScriptResult:
+    """Run one script against an endpoint; never raises for anything the server does.
+
+    `${room}` and `${unique:NAME}` get fresh values for this run."""
+    variables = RunVariables(profile.domain, profile.muc)
+    return await _ScriptRun(script, endpoint, options, profile, variables).run()
 
 
 async def run_on_target(script: Script, target: Target, options: RunOptions) -> ScriptResult:
@@ -503,7 +672,7 @@ async def run_on_target(script: Script, target: Target, options: RunOptions) -> 
         if options.quiet_period is None:
             options = replace(options, quiet_period=target.quiet_period)
         async with target.endpoint() as endpoint:
-            return await run_script(script, endpoint, options)
+            return await run_script(script, endpoint, options, target.profile)
     except Exception as exc:  # the endpoint itself failed (e.g. the embedded server did not start)
         return _not_started(script, f"{target} is not available: {exc}", started)
 

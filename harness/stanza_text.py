@@ -1,4 +1,8 @@
-"""Stanza text as scripts write it: `${Romeo's full JID}` variables and XML blocks.
+"""Stanza text as scripts write it: `${...}` variables and XML blocks.
+
+Variables are `${Romeo's JID}` / `${Romeo's full JID}` (an actor's address) and
+the run's own values: `${domain}`, `${muc}`, `${room}` and `${unique:NAME}`
+(see harness.variables).
 
 Script blocks never declare the `scansion:` prefix and rely on `jabber:client`
 as the default namespace (the stream's). Parsing wraps them in an element that
@@ -15,7 +19,8 @@ from lxml import etree
 
 from protocol import namespaces as ns
 
-VARIABLE = re.compile(r"\$\{(?P<actor>[^}]+?)'s (?P<kind>full JID|JID)\}")
+VARIABLE = re.compile(r"\$\{(?P<name>[^{}\n]*)\}")
+ACTOR_VARIABLE = re.compile(r"(?P<actor>[^}]+?)'s (?P<kind>full JID|JID)")
 
 _WRAPPER_OPEN = f"<scansion-block xmlns='{ns.CLIENT}' xmlns:scansion='{ns.SCANSION}'>\n"
 _WRAPPER_CLOSE = "\n</scansion-block>"
@@ -24,11 +29,15 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=Fals
 
 @dataclass(frozen=True)
 class VariableRef:
-    """One `${X's JID}` in a block; offset is the index of `$` in the text."""
+    """One `${...}` in a text; `name` is what the braces hold, `offset` the index of `$`.
 
-    actor: str
-    full: bool
+    `actor` is set for `${X's JID}` and `${X's full JID}` (then `full` tells which).
+    """
+
+    name: str
     offset: int
+    actor: str | None = None
+    full: bool = False
 
 
 class BlockSyntaxError(ValueError):
@@ -42,16 +51,39 @@ class BlockSyntaxError(ValueError):
 
 
 def variable_refs(text: str) -> list[VariableRef]:
-    return [
-        VariableRef(m["actor"], m["kind"] == "full JID", m.start()) for m in VARIABLE.finditer(text)
-    ]
+    refs = []
+    for match in VARIABLE.finditer(text):
+        actor = ACTOR_VARIABLE.fullmatch(match["name"])
+        if actor is None:
+            refs.append(VariableRef(match["name"], match.start()))
+        else:
+            full = actor["kind"] == "full JID"
+            refs.append(VariableRef(match["name"], match.start(), actor["actor"], full))
+    return refs
 
 
-def substitute(text: str, resolve: Callable[[str, bool], str]) -> str:
-    """Replace each variable by `resolve(actor, full)`, XML-escaped for attributes and text."""
+def substitute(
+    text: str,
+    resolve: Callable[[str, bool], str],
+    lookup: Callable[[str], str | None] = lambda name: None,
+    *,
+    escape: bool = True,
+) -> str:
+    """Replace actor variables by `resolve(actor, full)` and others by `lookup(name)`.
+
+    Values are XML-escaped for attributes and text (`escape=False` for actor
+    properties, which are not XML); a name `lookup` does not know stays as written.
+    """
 
     def repl(match: re.Match[str]) -> str:
-        value = resolve(match["actor"], match["kind"] == "full JID")
+        actor = ACTOR_VARIABLE.fullmatch(match["name"])
+        if actor is not None:
+            value = resolve(actor["actor"], actor["kind"] == "full JID")
+        else:
+            found = lookup(match["name"])
+            value = match.group() if found is None else found
+        if not escape:
+            return value
         return (
             value.replace("&", "&amp;")
             .replace("<", "&lt;")

@@ -1,7 +1,7 @@
 """Where a run connects: a target string turned into endpoints.
 
-A target only says where to connect; the XMPP domain comes from each actor's
-JID. Forms:
+A target says where to connect; its profile (harness.profile) says what the
+server is called (`${domain}`, `${muc}`) and how actors get accounts. Forms:
 
 - `HOST:PORT` (plain TCP, STARTTLS as `--tls` says), `[::1]:PORT` for IPv6;
 - `tls://HOST:PORT` (direct TLS, XEP-0368 style);
@@ -20,6 +20,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
 
+from harness.profile import LOCALHOST, Profile
 from protocol.endpoint import Endpoint
 
 REFERENCE = "reference"
@@ -33,8 +34,11 @@ class TargetError(ValueError):
     """A target string that names no usable endpoint; the message says what to write."""
 
 
-EmbeddedServer = Callable[[], AbstractAsyncContextManager[Endpoint]]
-"""What a registered target provides: a fresh server per call, alive inside the block."""
+EmbeddedServer = Callable[..., AbstractAsyncContextManager[Endpoint]]
+"""What a registered target provides: a fresh server per call, alive inside the block.
+
+It is called with keyword arguments `domain` and `muc`: the names the profile
+gives, which the server must serve."""
 
 
 def embedded_target_names() -> list[str]:
@@ -68,6 +72,7 @@ class Target:
     direct_tls: bool = False
     embedded: bool = False
     provider: str = REFERENCE
+    profile: Profile = LOCALHOST
 
     @property
     def quiet_period(self) -> float:
@@ -90,7 +95,8 @@ class Target:
         if not self.embedded:
             yield Endpoint(self.host, self.port, self.direct_tls)
             return
-        async with load_embedded(self.provider)() as endpoint:
+        factory = load_embedded(self.provider)
+        async with factory(domain=self.profile.domain, muc=self.profile.muc) as endpoint:
             yield endpoint
 
     def __str__(self) -> str:

@@ -15,8 +15,16 @@ from reference.server import ReferenceServer
 
 
 @asynccontextmanager
-async def embedded_server() -> AsyncIterator[Endpoint]:
-    """A fresh reference server on a free loopback port, alive for the block."""
-    # Loopback inside this process: TLS would only cost a certificate per script.
-    async with ReferenceServer(ServerConfig(starttls=False)) as server:
+async def embedded_server(
+    domain: str = "localhost", muc: str | None = None
+) -> AsyncIterator[Endpoint]:
+    """A fresh reference server for `domain` (MUC at `muc`) on a free loopback port."""
+    config = ServerConfig(
+        domain=domain,
+        muc_host=muc or f"conference.{domain}",
+        admins=frozenset({f"admin@{domain}"}),
+        # Loopback inside this process: TLS would only cost a certificate per script.
+        starttls=False,
+    )
+    async with ReferenceServer(config) as server:
         yield Endpoint("127.0.0.1", server.port, False)

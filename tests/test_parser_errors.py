@@ -92,7 +92,8 @@ BROKEN = [
         "malformed variable",
         HEADER + "Romeo sends:\n\t<presence to='${Romeo JID}'/>\n",
         "6:16: malformed variable '${Romeo JID}'",
-        "variables are ${Name's JID} (bare JID) or ${Name's full JID}",
+        "variables are ${domain}, ${muc}, ${room}, ${unique:NAME}, ${Name's JID} or "
+        "${Name's full JID}",
     ),
     (
         "indented step",

@@ -39,10 +39,10 @@ def failure_text(result: ScriptResult) -> str:
 
 
 def summary_text(run: RunResult) -> str:
-    counts = ", ".join(
-        f"{run.count(status)} {status.value}"
-        for status in (Status.PASSED, Status.FAILED, Status.ERRORED)
-    )
+    shown = [Status.PASSED, Status.FAILED, Status.ERRORED]
+    if run.not_applicable:
+        shown.append(Status.NOT_APPLICABLE)
+    counts = ", ".join(f"{run.count(status)} {status.value}" for status in shown)
     noun = "script" if run.total == 1 else "scripts"
     text = f"{run.total} {noun}: {counts} in {run.duration_s:.2f} s against {run.target}"
     if run.validated:

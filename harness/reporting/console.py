@@ -21,6 +21,7 @@ _LABELS = {
     Status.PASSED: ("PASS ", "bold green"),
     Status.FAILED: ("FAIL ", "bold red"),
     Status.ERRORED: ("ERROR", "bold magenta"),
+    Status.NOT_APPLICABLE: ("N/A  ", "bold yellow"),
 }
 
 

@@ -28,7 +28,12 @@ from harness.reporting.json_report import TOOL
 from harness.results import MatrixResult, RunResult, ScriptResult, Status
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_LABELS = {Status.PASSED: "PASS", Status.FAILED: "FAIL", Status.ERRORED: "ERROR"}
+_LABELS = {
+    Status.PASSED: "PASS",
+    Status.FAILED: "FAIL",
+    Status.ERRORED: "ERROR",
+    Status.NOT_APPLICABLE: "N/A",
+}
 
 
 def _e(text: object) -> str:

@@ -11,7 +11,12 @@ from harness import __version__
 from harness.reporting.json_report import TOOL
 from harness.results import MatrixResult, ScriptResult, Status
 
-_CELLS = {Status.PASSED: "✅ pass", Status.FAILED: "❌ fail", Status.ERRORED: "⛔ error"}
+_CELLS = {
+    Status.PASSED: "✅ pass",
+    Status.FAILED: "❌ fail",
+    Status.ERRORED: "⛔ error",
+    Status.NOT_APPLICABLE: "⚪ n/a",
+}
 
 
 def _md(text: str) -> str:

@@ -25,6 +25,7 @@ CELL_LABELS = {
     Status.PASSED: ("PASS", "bold green"),
     Status.FAILED: ("FAIL", "bold red"),
     Status.ERRORED: ("ERROR", "bold magenta"),
+    Status.NOT_APPLICABLE: ("N/A  ", "bold yellow"),
 }
 
 
