@@ -20,10 +20,12 @@ from harness import (
     record_command,
     report_command,
     run_command,
+    verify_command,
 )
 
 COMMANDS: tuple[ModuleType, ...] = (
     run_command,
+    verify_command,
     lint,
     record_command,
     diff_command,

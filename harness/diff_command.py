@@ -89,7 +89,10 @@ def diff_command(args: argparse.Namespace) -> int:
     if scripts is None:
         return EXIT_USAGE
     options = RunOptions(
-        timeout=args.timeout, tls=args.tls, insecure=args.insecure, record_traffic=True
+        timeout=args.timeout,
+        tls=args.tls or RunOptions.tls,
+        insecure=args.insecure,
+        record_traffic=True,
     )
     matrix = asyncio.run(run_matrix(scripts, targets, options, jobs=os.cpu_count() or 1))
     out = Console(highlight=False)

@@ -1,4 +1,8 @@
-"""Which script files a command line names: files as given, directories searched for *.scs."""
+"""Which script files a command line names: files as given, directories searched for *.scs.
+
+With no path, the bundled suites: `harness/suites` in an installed package (the
+wheel ships `specs/` there), or `specs/` beside the package in a checkout.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 SCRIPT_SUFFIX = ".scs"
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def bundled_suites() -> Path:
+    """Where the suites shipped with scansion-py are (relative to the working directory
+    when below it, so reports show `specs/core/login.scs`)."""
+    installed = _PACKAGE / "suites"
+    found = installed if installed.is_dir() else _PACKAGE.parent / "specs"
+    try:
+        return found.relative_to(Path.cwd())
+    except ValueError:
+        return found
 
 
 def find_scripts(paths: Sequence[Path]) -> list[Path]:

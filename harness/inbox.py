@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from harness.matcher import match, match_captures
+from protocol import namespaces as ns
 
 
 class ReceiveTimeout(Exception):
@@ -41,6 +42,43 @@ class ReceiveTimeout(Exception):
         self.closest = closest
         self.explanation = explanation
         self.buffered = buffered
+
+
+class AnswerContradicts(ReceiveTimeout):
+    """The iq answer a `receives` waits for came, with the other type: the step is decided.
+
+    The script expects `<iq type='result' id='X'/>` and the server answered id X
+    with an error (or the reverse): waiting the full timeout could not change it."""
+
+    def __init__(
+        self, expected: etree._Element, stanza: etree._Element | None, buffered: int
+    ) -> None:
+        assert stanza is not None
+        got, want = stanza.get("type"), expected.get("type")
+        self.message = f"the server answered iq {expected.get('id')!r} with {got!r}, not {want!r}"
+        explanation = match(expected, stanza, {}).explanation
+        super().__init__(expected, stanza, f"{self.message}:\n{explanation}", buffered)
+
+
+_IQ = f"{{{ns.CLIENT}}}iq"
+_ANSWERS = ("result", "error")
+
+
+def contradicts(expected: etree._Element, stanza: etree._Element) -> bool:
+    """Whether `stanza` is the answer `expected` waits for, with the other answer type.
+
+    Only for an expected iq with a literal id and type result or error; when the
+    expected iq names a `from`, the answer must come from there."""
+    if expected.tag != _IQ or stanza.tag != _IQ:
+        return False
+    want, got = expected.get("type"), stanza.get("type")
+    if want not in _ANSWERS or got not in _ANSWERS or want == got:
+        return False
+    iq_id = expected.get("id")
+    if iq_id is None or "{scansion:" in iq_id or stanza.get("id") != iq_id:
+        return False
+    sender = expected.get("from")
+    return sender is None or "{scansion:" in sender or stanza.get("from") == sender
 
 
 class OutOfOrder(Exception):
@@ -73,6 +111,8 @@ class _Expectation:
             return False
         captures = match_captures(self.expected, stanza, self.bindings)
         if captures is None:
+            if contradicts(self.expected, stanza):  # decided: fail now, keep it buffered
+                self.future.set_exception(AnswerContradicts(self.expected, stanza, 0))
             return False
         self.bindings.update(captures)
         self.future.set_result(stanza)
@@ -166,6 +206,11 @@ class Inbox:
         earlier = self._earlier_match(expected, bindings, after)
         if earlier is not None:
             raise OutOfOrder(expected, earlier)
+        answer = next(
+            (s for n, s in self._buffer.items() if n > after and contradicts(expected, s)), None
+        )
+        if answer is not None:
+            raise AnswerContradicts(expected, answer, len(self._buffer))
         if self._close_reason is not None:
             raise self._failure(expected, bindings, f"connection closed: {self._close_reason}")
         future: asyncio.Future[etree._Element] = asyncio.get_running_loop().create_future()
@@ -173,6 +218,8 @@ class Inbox:
         self._waiting.append(waiter)
         try:
             stanza = await asyncio.wait_for(future, timeout)
+        except AnswerContradicts as exc:  # raised on arrival, before the stanza was buffered
+            raise AnswerContradicts(expected, exc.closest, len(self._buffer)) from None
         except TimeoutError:
             raise self._failure(
                 expected, bindings, f"nothing matching arrived within {timeout:g} s"

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from harness import stanza_text
+from harness.catalog import requirement_errors
 from harness.discovery import find_scripts
 from harness.model import Action, Step
 from harness.parser import ScriptError, check_file, parse_file
@@ -46,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "lint",
         help="check scripts without running them",
-        description="Check .scs scripts: syntax, declared actors, variables, well-formed XML.",
+        description="Check .scs scripts: syntax, declared actors, variables, well-formed XML, "
+        "expectation forms, requirement ids.",
     )
     parser.add_argument(
         "paths",
@@ -61,6 +63,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also check every stanza against the RFC 6120/6121 and XEP schemas "
         "('receives' as partial stanzas; what a 'sends' lacks as a complete stanza "
         "is a warning)",
+    )
+    parser.add_argument(
+        "--catalog",
+        type=Path,
+        metavar="FILE",
+        help="the requirement catalog @checks ids refer to (default: the nearest "
+        "requirements.toml beside or above each script)",
     )
     parser.set_defaults(func=lint_command)
 
@@ -78,6 +87,8 @@ def lint_command(args: argparse.Namespace) -> int:
     problems = violations = warnings = 0
     for file in files:
         errors = check_file(file)
+        if not errors:
+            errors = requirement_errors(parse_file(file), args.catalog)
         for error in errors:
             print(f"{error}\n")
         problems += len(errors)

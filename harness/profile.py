@@ -12,7 +12,7 @@ server that `@needs fact NAME` can ask for:
     muc = "conference.example.org"        # ${muc}
 
     [accounts]
-    mode = "any"                          # any | given | register
+    mode = "any"                          # any | given
     [accounts.actors.Romeo]               # mode "given": an account per actor name
     jid = "romeo@example.org"
     password = "secret"
@@ -23,10 +23,9 @@ server that `@needs fact NAME` can ask for:
     version = "0.12.3"
 
 Account modes: `any` (the default) logs in with the JID and password the script
-declares, for servers that accept any password (test set-ups); `register`
-creates each actor's account with in-band registration (XEP-0077) before it
-logs in; `given` uses the profile's account for each actor name. The defaults
-are the localhost set-up the scripts were written for.
+declares, for servers that accept any password (test set-ups); `given` uses
+the profile's account for each actor name. The defaults are the localhost
+set-up the scripts were written for.
 """
 
 from __future__ import annotations
@@ -48,7 +47,6 @@ class ProfileError(ValueError):
 class AccountMode(StrEnum):
     ANY = "any"
     GIVEN = "given"
-    REGISTER = "register"
 
 
 @dataclass(frozen=True)
@@ -125,7 +123,7 @@ def profile_from(data: dict[str, Any], where: str) -> Profile:
         values["accounts"] = AccountMode(mode_text)
     except ValueError:
         raise ProfileError(
-            f"{where}: accounts.mode must be 'any', 'given' or 'register', not {mode_text!r}"
+            f"{where}: accounts.mode must be 'any' or 'given', not {mode_text!r}"
         ) from None
     given: dict[str, Account] = {}
     for actor, account in accounts.get("actors", {}).items():

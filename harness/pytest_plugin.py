@@ -24,6 +24,7 @@ import pytest
 from harness.discovery import SCRIPT_SUFFIX
 from harness.model import Script
 from harness.parser import ScriptError, parse_file
+from harness.profile import LOCALHOST, Profile, ProfileError, load_profile, with_overrides
 from harness.reporting import failure_text, traffic_text
 from harness.results import ScriptResult, Status
 from harness.run_command import positive_seconds
@@ -44,6 +45,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="where .scs scripts connect: HOST:PORT, tls://HOST:PORT, 'reference' "
         f"(a fresh embedded server per script), or NAME=ADDRESS (default: {REFERENCE})",
     )
+    group.addoption(
+        "--scansion-profile",
+        default=None,
+        metavar="FILE",
+        help="a target profile (TOML: address, domain, muc, [accounts], [facts])",
+    )
+    group.addoption(
+        "--scansion-domain", default=None, metavar="DOMAIN", help="the XMPP domain, ${domain}"
+    )
+    group.addoption("--scansion-muc", default=None, metavar="JID", help="the MUC service, ${muc}")
     group.addoption(
         "--scansion-timeout",
         type=positive_seconds,
@@ -66,6 +77,19 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> ScriptFile
     if file_path.suffix == SCRIPT_SUFFIX:
         return ScriptFile.from_parent(parent, path=file_path)
     return None
+
+
+def _profile(config: pytest.Config) -> Profile:
+    path = config.getoption("scansion_profile")
+    try:
+        profile = load_profile(Path(path)) if path else LOCALHOST
+        return with_overrides(
+            profile,
+            domain=config.getoption("scansion_domain"),
+            muc=config.getoption("scansion_muc"),
+        )
+    except ProfileError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 class ScriptFailed(Exception):
@@ -113,12 +137,16 @@ class ScriptItem(pytest.Item):
     def runtest(self) -> None:
         if isinstance(self.parsed, ScriptError):
             raise self.parsed
-        target = parse_target(self.config.getoption("scansion_target"))
+        target = dataclasses.replace(
+            parse_target(self.config.getoption("scansion_target")), profile=_profile(self.config)
+        )
         options = RunOptions(
             timeout=self.config.getoption("scansion_timeout"),
             record_traffic=self.config.get_verbosity() >= _TRAFFIC_VERBOSITY,
         )
         result = asyncio.run(run_on_target(self.parsed, target, options))
+        if result.status is Status.NOT_APPLICABLE and result.failure is not None:
+            pytest.skip(f"not applicable: {result.failure.message}")
         if result.status is not Status.PASSED:
             raise ScriptFailed(result)
 

@@ -27,12 +27,12 @@ from pathlib import Path
 
 from rich.console import Console
 
+from harness.discovery import bundled_suites
 from harness.reporting.html import write_html
 from harness.reporting.markdown import to_markdown
 from harness.reporting.matrix import MatrixConsoleReport
 from harness.results import MatrixResult, RunResult
 from harness.run_command import (
-    DEFAULT_PATH,
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_UNREACHABLE,
@@ -76,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="*",
         type=Path,
         metavar="PATH",
-        help=f"script files or directories (default: {DEFAULT_PATH}/)",
+        help="script files or directories (default: the bundled suites, specs/ in a checkout)",
     )
     parser.add_argument(
         "--output",
@@ -100,7 +100,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def report_command(args: argparse.Namespace) -> int:
     err = Console(stderr=True, highlight=False)
-    scripts = load_scripts(args.paths or [DEFAULT_PATH], None, err, command="report")
+    scripts = load_scripts(args.paths or [bundled_suites()], None, err, command="report")
     if scripts is None:
         return EXIT_USAGE
     servers = real_servers(args.targets_dir)

@@ -14,19 +14,33 @@ import asyncio
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 
-from harness.discovery import find_scripts
+from harness.catalog import requirement_errors
+from harness.discovery import bundled_suites, find_scripts
 from harness.model import Script
 from harness.parser import ScriptError, parse_file
+from harness.profile import (
+    LOCALHOST,
+    AccountMode,
+    Profile,
+    ProfileError,
+    load_profile,
+    with_overrides,
+)
 from harness.reporting.console import ConsoleReport
 from harness.reporting.html import write_html
 from harness.reporting.json_report import write_json
 from harness.reporting.junit import write_junit
 from harness.reporting.matrix import MatrixConsoleReport
+from harness.reporting.requirements import console_lines as requirement_lines
+from harness.reporting.requirements import html_section as requirements_html
+from harness.reporting.requirements import to_json as requirements_json
 from harness.results import MatrixResult, RunResult
 from harness.runner import RunOptions, run_matrix, run_scripts
 from harness.targets import (
@@ -36,9 +50,9 @@ from harness.targets import (
     TargetError,
     parse_target,
 )
+from harness.verdicts import RequirementVerdicts, failing, run_verdicts
 
 DEFAULT_TARGET = "reference"
-DEFAULT_PATH = Path("specs")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -58,7 +72,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="*",
         type=Path,
         metavar="PATH",
-        help=f"script files or directories searched for *.scs (default: {DEFAULT_PATH}/)",
+        help="script files or directories searched for *.scs (default: the suites "
+        "bundled with scansion-py, specs/ in a checkout)",
     )
     parser.add_argument(
         "--target",
@@ -70,14 +85,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         f"or NAME=ADDRESS (default: {DEFAULT_TARGET}); repeat it to run every script against "
         "each target and get a scripts x targets matrix",
     )
+    add_run_options(parser)
+    parser.set_defaults(func=run_command)
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Everything `run` takes besides paths and targets (`verify` takes them too)."""
     parser.add_argument(
         "--jobs",
         "-j",
         type=_positive_count,
         default=os.cpu_count() or 1,
         metavar="N",
-        help="scripts run at once on targets that give each script its own server "
-        "(reference); a remote server's scripts run one by one (default: CPU count)",
+        help="scripts run at once (default: CPU count); on a shared server only scripts "
+        "whose actors all log in as ${unique:NAME} run side by side, any other script "
+        "runs alone",
     )
     add_timeout_option(parser)
     parser.add_argument(
@@ -127,7 +149,76 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "-v", "--verbose", action="store_true", help="show every stanza sent and received"
     )
     add_tls_options(parser)
-    parser.set_defaults(func=run_command)
+    add_profile_options(parser)
+    parser.add_argument(
+        "--catalog",
+        type=Path,
+        metavar="FILE",
+        help="the requirement catalog @checks ids refer to (default: the nearest "
+        "requirements.toml beside or above each script); scripts that check requirements "
+        "give per-requirement verdicts: MUST failures fail the run, SHOULD misses are warnings",
+    )
+
+
+def add_profile_options(parser: argparse.ArgumentParser) -> None:
+    """The target profile: a TOML file and flags for its common fields (flags win)."""
+    group = parser.add_argument_group(
+        "target profile", "what the server is called and how actors log in (harness.profile)"
+    )
+    group.add_argument(
+        "--profile",
+        type=Path,
+        metavar="FILE",
+        help="a TOML profile: address, tls, domain, muc, [accounts], [facts]",
+    )
+    group.add_argument(
+        "--domain", metavar="DOMAIN", help="the XMPP domain, ${domain} (default: localhost)"
+    )
+    group.add_argument(
+        "--muc",
+        metavar="JID",
+        help="the MUC service, ${muc} (default: conference.DOMAIN)",
+    )
+    group.add_argument(
+        "--accounts",
+        choices=[mode.value for mode in AccountMode],
+        help="'any': log in as the script says (servers that accept any password, the "
+        "default); 'given': the profile's [accounts.actors.NAME]",
+    )
+    group.add_argument(
+        "--fact",
+        action="append",
+        dest="facts",
+        metavar="NAME[=VALUE]",
+        help="a fact about the server for '@needs fact NAME' (repeatable)",
+    )
+
+
+def profile_from_args(
+    args: argparse.Namespace, err: Console, command: str = "run"
+) -> Profile | None:
+    """The profile the flags describe, or None after printing why it cannot be used."""
+    try:
+        profile = load_profile(args.profile) if args.profile else LOCALHOST
+        facts = None
+        if args.facts:
+            facts = {}
+            for text in args.facts:
+                name, sep, value = text.partition("=")
+                facts[name] = value if sep else True
+        accounts = AccountMode(args.accounts) if args.accounts else None
+        return with_overrides(
+            profile,
+            domain=args.domain,
+            muc=args.muc,
+            accounts=accounts,
+            facts=facts,
+            tls=args.tls,
+            insecure=args.insecure or None,
+        )
+    except ProfileError as exc:
+        err.print(f"scansion-py {command}: {exc}", markup=False, soft_wrap=True)
+        return None
 
 
 def add_timeout_option(parser: argparse.ArgumentParser) -> None:
@@ -146,8 +237,8 @@ def add_tls_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tls",
         choices=("require", "auto", "off"),
-        default=RunOptions.tls,
-        help="STARTTLS: require it, use it when offered (default), or never",
+        default=None,
+        help=f"STARTTLS: require it, use it when offered (default: {RunOptions.tls}), or never",
     )
     parser.add_argument(
         "--insecure",
@@ -173,11 +264,17 @@ def _positive_count(text: str) -> int:
 
 
 def load_targets(
-    texts: list[str] | None, err: Console, command: str = "run"
+    texts: list[str] | None, err: Console, command: str = "run", profile: Profile = LOCALHOST
 ) -> list[Target] | None:
-    """The `--target` values parsed, or None after printing why one is wrong or repeated."""
+    """The `--target` values parsed, or None after printing why one is wrong or repeated.
+
+    Without `--target`, the profile's address (or the reference server); every
+    target gets the profile."""
+    default = profile.address or DEFAULT_TARGET
+    if profile.name and not texts:
+        default = f"{profile.name}={default}"
     try:
-        targets = [parse_target(text) for text in texts or [DEFAULT_TARGET]]
+        targets = [replace(parse_target(text), profile=profile) for text in texts or [default]]
         labels = [target.label for target in targets]
         for label in labels:
             if labels.count(label) > 1:
@@ -192,17 +289,21 @@ def load_targets(
 
 def run_command(args: argparse.Namespace) -> int:
     err = Console(stderr=True, highlight=False)
-    targets = load_targets(args.targets, err)
+    profile = profile_from_args(args, err)
+    if profile is None:
+        return EXIT_USAGE
+    targets = load_targets(args.targets, err, profile=profile)
     if targets is None:
         return EXIT_USAGE
-    scripts = load_scripts(args.paths or [DEFAULT_PATH], args.keyword, err)
+    paths = args.paths or [bundled_suites()]
+    scripts = load_scripts(paths, args.keyword, err, catalog=args.catalog)
     if scripts is None:
         return EXIT_USAGE
     options = RunOptions(
         timeout=args.timeout,
         quiet_period=args.quiet_period,
-        tls=args.tls,
-        insecure=args.insecure,
+        tls=profile.tls or RunOptions.tls,
+        insecure=bool(profile.insecure),
         record_traffic=args.verbose or args.html is not None,
         validate=args.validate,
         ask_version=len(targets) > 1 or args.html is not None,
@@ -223,17 +324,32 @@ def run_command(args: argparse.Namespace) -> int:
         )
         report.finish(run)
         matrix = MatrixResult([run], started_at, time.monotonic() - started)
-        written = _write_reports(run, matrix, args, err)
+        rows = _requirements(scripts, matrix, args.catalog)
+        written = _write_reports(run, matrix, args, err, rows)
     else:
         matrix_report = MatrixConsoleReport(Console(highlight=False), err, verbose=args.verbose)
         matrix = run_matrix_reported(
             matrix_report, scripts, targets, options, exitfirst=args.exitfirst, jobs=args.jobs
         )
         matrix_report.finish(matrix)
-        written = _write_reports(matrix, matrix, args, err)
+        rows = _requirements(scripts, matrix, args.catalog)
+        written = _write_reports(matrix, matrix, args, err, rows)
     if not written:
         return EXIT_USAGE
-    return exit_code(matrix)
+    return exit_code(matrix, scripts, rows)
+
+
+def _requirements(
+    scripts: list[Script], matrix: MatrixResult, catalog: Path | None
+) -> list[RequirementVerdicts]:
+    """Per-requirement verdicts, printed per target ([] when no script checks any)."""
+    rows = run_verdicts(scripts, matrix, catalog)
+    if rows:
+        out = Console(highlight=False)
+        for target in matrix.targets:
+            for text, style in requirement_lines(rows, target):
+                out.print(Text(text, style=style), soft_wrap=True)
+    return rows
 
 
 def run_matrix_reported(
@@ -259,17 +375,30 @@ def run_matrix_reported(
     )
 
 
-def exit_code(matrix: MatrixResult) -> int:
-    """Over every cell: interrupted, then unreachable, then any failure, wins."""
+def exit_code(
+    matrix: MatrixResult,
+    scripts: list[Script] | None = None,
+    rows: list[RequirementVerdicts] | None = None,
+) -> int:
+    """Over every cell: interrupted, then unreachable, then any failure, wins.
+
+    With requirement verdicts, a failure that only misses SHOULD- or MAY-level
+    requirements is a warning, not a failure."""
     if matrix.interrupted:
         return EXIT_INTERRUPTED
     if any(run.unreachable is not None for run in matrix.runs):
         return EXIT_UNREACHABLE
+    if rows and scripts is not None:
+        return EXIT_FAILED if failing(scripts, matrix, rows) else EXIT_OK
     return EXIT_OK if matrix.ok else EXIT_FAILED
 
 
 def load_scripts(
-    paths: list[Path], keyword: str | None, err: Console, command: str = "run"
+    paths: list[Path],
+    keyword: str | None,
+    err: Console,
+    command: str = "run",
+    catalog: Path | None = None,
 ) -> list[Script] | None:
     """Every selected script parsed, or None after printing every problem found."""
     try:
@@ -287,11 +416,17 @@ def load_scripts(
     errors: list[str] = []
     for file in files:
         try:
-            scripts.append(parse_file(file))
+            script = parse_file(file)
         except ScriptError as exc:
             errors.append(str(exc))
+            continue
         except OSError as exc:
             errors.append(f"{file}: cannot read: {exc.strerror or exc}")
+            continue
+        problems = requirement_errors(script, catalog)
+        errors += [str(problem) for problem in problems]
+        if not problems:
+            scripts.append(script)
     if errors:
         for error in errors:
             err.print(error, markup=False, soft_wrap=True)
@@ -312,14 +447,22 @@ def load_scripts(
 
 
 def _write_reports(
-    run: RunResult | MatrixResult, matrix: MatrixResult, args: argparse.Namespace, err: Console
+    run: RunResult | MatrixResult,
+    matrix: MatrixResult,
+    args: argparse.Namespace,
+    err: Console,
+    rows: list[RequirementVerdicts],
 ) -> bool:
-    """JSON and JUnit keep their single-target shape for one target; HTML is always a matrix."""
+    """JSON and JUnit keep their single-target shape for one target; HTML is always a matrix.
+
+    With requirement verdicts, JSON gains `requirements` and HTML a requirement table."""
     written = True
+    extra = requirements_json(rows, matrix.targets) if rows else None
+    sections = [requirements_html(rows, matrix)] if rows else []
     writers: list[tuple[Path | None, Callable[[], None]]] = [
-        (args.json, lambda: write_json(run, args.json)),
+        (args.json, lambda: write_json(run, args.json, extra)),
         (args.junit, lambda: write_junit(run, args.junit)),
-        (args.html, lambda: write_html(matrix, args.html)),
+        (args.html, lambda: write_html(matrix, args.html, sections)),
     ]
     for path, write in writers:
         if path is None:

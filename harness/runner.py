@@ -20,7 +20,7 @@ import contextlib
 import dataclasses
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -29,7 +29,7 @@ from lxml import etree
 
 from harness import __version__
 from harness.client import Client, TargetUnreachable, TLSMode, XMPPError
-from harness.inbox import Inbox, OutOfOrder, ReceiveTimeout, UnexpectedStanza
+from harness.inbox import AnswerContradicts, Inbox, OutOfOrder, ReceiveTimeout, UnexpectedStanza
 from harness.matcher import expected_from_text
 from harness.model import Action, Actor, Need, NeedKind, Script, Step
 from harness.profile import LOCALHOST, AccountMode, Profile
@@ -433,7 +433,7 @@ class _ScriptRun:
                 stanza = await inbox.receive(element, max(0.0, remaining), self.bindings)
             except ReceiveTimeout as exc:
                 raise _StepFailed(
-                    self._no_match_message(session),
+                    self._no_match_message(session, exc),
                     expected=show_xml(element),
                     closest=show_xml(exc.closest) if exc.closest is not None else None,
                     explanation=exc.explanation,
@@ -470,7 +470,8 @@ class _ScriptRun:
                 ) from None
             except ReceiveTimeout as exc:
                 raise _StepFailed(
-                    f"stanza {position} of {len(expected)}: " + self._no_match_message(session),
+                    f"stanza {position} of {len(expected)}: "
+                    + self._no_match_message(session, exc),
                     expected=show_xml(element),
                     closest=show_xml(exc.closest) if exc.closest is not None else None,
                     explanation=exc.explanation,
@@ -504,7 +505,9 @@ class _ScriptRun:
             ) from None
         return f"nothing within {self.quiet_period:g} s"
 
-    def _no_match_message(self, session: _Session) -> str:
+    def _no_match_message(self, session: _Session, failure: ReceiveTimeout) -> str:
+        if isinstance(failure, AnswerContradicts):
+            return failure.message
         client = session.client
         if client is not None and client.closed:
             reason = client.close_reason or "closed"
@@ -729,10 +732,7 @@ async def run_scripts(
         if run.unreachable is None:
             if options.ask_version:
                 run.server = await server_software(target, scripts, options)
-            concurrency = jobs if target.independent else 1
-            await _run_in_order(
-                scripts, target, options, run, started, concurrency, exitfirst, observer
-            )
+            await _run_in_order(scripts, target, options, run, started, jobs, exitfirst, observer)
     except asyncio.CancelledError:
         task = asyncio.current_task()
         if task is not None:
@@ -740,6 +740,53 @@ async def run_scripts(
         run.interrupted = True
     run.duration_s = time.monotonic() - started
     return run
+
+
+def fresh_names_only(script: Script, profile: Profile) -> bool:
+    """Whether every actor of the script logs in under a fresh name (`${unique:NAME}`).
+
+    Such a script can share a server with other runs: its accounts are its own,
+    and by convention its rooms are `${room}`. Any other script, or any script
+    whose actors use a profile's given accounts, has the server to itself."""
+    if profile.accounts is AccountMode.GIVEN:
+        return False
+    return all("${unique:" in actor.jid for actor in script.actors)
+
+
+class _SharedServer:
+    """Scripts with fresh names run side by side on one server; any other runs alone.
+
+    A script that must run alone waits for the running ones to end, and scripts
+    arriving after it wait for it, so it is never starved."""
+
+    def __init__(self) -> None:
+        self._changed = asyncio.Condition()
+        self._sharing = 0
+        self._alone = False
+        self._waiting_alone = 0
+
+    @contextlib.asynccontextmanager
+    async def use(self, *, alone: bool) -> AsyncIterator[None]:
+        async with self._changed:
+            if alone:
+                self._waiting_alone += 1
+                try:
+                    await self._changed.wait_for(lambda: not self._alone and not self._sharing)
+                finally:
+                    self._waiting_alone -= 1
+                self._alone = True
+            else:
+                await self._changed.wait_for(lambda: not self._alone and not self._waiting_alone)
+                self._sharing += 1
+        try:
+            yield
+        finally:
+            async with self._changed:
+                if alone:
+                    self._alone = False
+                else:
+                    self._sharing -= 1
+                self._changed.notify_all()
 
 
 async def _run_in_order(
@@ -757,16 +804,24 @@ async def _run_in_order(
     On cancellation the scripts that were running are recorded too, in order,
     each with its interrupted step, before the cancellation goes on."""
     slots = asyncio.Semaphore(jobs)  # FIFO: scripts start in order
+    server = _SharedServer()
     interrupted: dict[int, ScriptResult] = {}
 
+    stopping = False  # once a script is interrupted, no other one starts
+
     async def one(index: int, script: Script) -> ScriptResult:
-        async with slots:
+        nonlocal stopping
+        alone = not target.independent and not fresh_names_only(script, target.profile)
+        async with slots, server.use(alone=alone):
+            if stopping:
+                raise asyncio.CancelledError
             if observer:
                 observer.script_started(script)
             started_s = time.monotonic() - run_started
             try:
                 result = await run_on_target(script, target, options)
             except ScriptInterrupted as stopped:
+                stopping = True
                 interrupted[index] = dataclasses.replace(stopped.result, started_s=started_s)
                 raise
             return dataclasses.replace(result, started_s=started_s)

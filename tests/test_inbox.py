@@ -234,3 +234,72 @@ def test_close_ends_a_quiet_period_early() -> None:
         return time.perf_counter() - started
 
     assert run(scenario()) < 2
+
+
+# --- receives in order, must not receive, fail fast ---------------------------------------
+
+
+def test_receive_after_skips_earlier_stanzas_and_says_when_order_is_wrong() -> None:
+    inbox = Inbox()
+    inbox.put(stanza("<message id='b'/>"))
+    inbox.put(stanza("<message id='a'/>"))
+    number, got = run(inbox.receive_after(expected("<message id='a'/>"), 1, {}, -1))
+    assert (number, got.get("id")) == (1, "a")
+    with pytest.raises(harness.inbox.OutOfOrder) as caught:
+        run(inbox.receive_after(expected("<message id='b'/>"), 1, {}, number))
+    assert caught.value.stanza.get("id") == "b"
+
+
+def test_must_not_receive_fails_only_on_a_matching_stanza_and_keeps_the_buffer() -> None:
+    inbox = Inbox()
+    inbox.begin_step()
+    inbox.put(stanza("<message id='other'/>"))
+    run(inbox.must_not_receive([expected("<presence/>")], 0.05, {}))
+    assert ids(inbox) == ["other"]
+
+    async def arrives_later() -> None:
+        waiting = asyncio.ensure_future(
+            inbox.must_not_receive([expected("<presence type='error'/>")], 5, {})
+        )
+        await asyncio.sleep(0)
+        inbox.put(stanza("<presence id='p1'/>"))
+        inbox.put(stanza("<presence id='p2' type='error'/>"))
+        await waiting
+
+    with pytest.raises(UnexpectedStanza) as caught:
+        run(arrives_later())
+    assert caught.value.stanza.get("id") == "p2"
+    assert ids(inbox) == ["other", "p1", "p2"]
+
+
+@pytest.mark.parametrize(
+    ("want", "answer", "decided"),
+    [
+        ("<iq type='result' id='q1'/>", "<iq type='error' id='q1'/>", True),
+        ("<iq type='error' id='q1'/>", "<iq type='result' id='q1'/>", True),
+        ("<iq type='result' id='q1'/>", "<iq type='error' id='q2'/>", False),
+        ("<iq type='result' id='q1' from='a@b'/>", "<iq type='error' id='q1' from='c@d'/>", False),
+        ("<iq type='result' id='{scansion:any}'/>", "<iq type='error' id='q1'/>", False),
+        ("<iq type='get' id='q1'/>", "<iq type='error' id='q1'/>", False),
+    ],
+)
+def test_an_answer_of_the_other_type_fails_at_once(want: str, answer: str, decided: bool) -> None:
+    async def scenario() -> None:
+        inbox = Inbox()
+        waiting = asyncio.ensure_future(inbox.receive(expected(want), 30, {}))
+        await asyncio.sleep(0)
+        inbox.put(stanza(answer))
+        if decided:
+            with pytest.raises(harness.inbox.AnswerContradicts):
+                await waiting  # no timeout passes: the future fails on arrival
+        else:
+            await asyncio.sleep(0)
+            assert not waiting.done()
+            waiting.cancel()
+
+    run(scenario())
+    buffered = Inbox()
+    buffered.put(stanza(answer))
+    if decided:
+        with pytest.raises(harness.inbox.AnswerContradicts):
+            run(buffered.receive(expected(want), 30, {}))

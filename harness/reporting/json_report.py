@@ -90,7 +90,12 @@ def _invalid(invalid: InvalidStanza) -> dict[str, Any]:
     }
 
 
-def write_json(run: RunResult | MatrixResult, path: Path) -> None:
-    """One target keeps the single-run shape; several get the matrix shape."""
+def write_json(
+    run: RunResult | MatrixResult, path: Path, extra: dict[str, Any] | None = None
+) -> None:
+    """One target keeps the single-run shape; several get the matrix shape.
+
+    `extra` adds top-level keys (the `requirements` section)."""
     report = matrix_to_json(run) if isinstance(run, MatrixResult) else to_json(run)
+    report.update(extra or {})
     path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
