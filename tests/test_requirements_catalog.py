@@ -28,10 +28,9 @@ LEVELS = {
 }
 
 
-def _extractor():
-    spec = importlib.util.spec_from_file_location(
-        "extract_requirements", ROOT / "tools" / "extract_requirements.py"
-    )
+def _module(name: str):
+    """A script of tools/, imported by path (tools/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
@@ -74,10 +73,21 @@ def test_catalog_matches_the_specification(shared_dir: Path) -> None:
     xep = shared_dir / "docs" / "xep" / "xep-0045-1.35.5.xml"
     if not xep.exists():
         pytest.skip(f"{xep} is absent")
-    extractor = _extractor()
+    extractor = _module("extract_requirements")
     assert extractor.main([str(xep), "-o", str(CATALOG), "--check"]) == 0
     root = extractor.parse(xep)
     keywords = extractor.keyword_counts(root)
     in_statements = sum(len(extractor.KEYWORD.findall(r["text"])) for r in _requirements())
     assert in_statements == sum(keywords.values())
     assert keywords["MUST"] + keywords["MUST NOT"] > 250
+
+
+def test_the_suite_covers_the_service_side_requirements() -> None:
+    """At least 90% of the client-testable service MUST/SHOULD requirements have a checking step."""
+    coverage = _module("xep0045_coverage")
+    requirements = coverage.catalog()
+    checked = coverage.checked_ids()
+    assert set(checked) <= {r["id"] for r in requirements}, "scripts name unknown ids"
+    targets = coverage.target_set(requirements)
+    covered = [r for r in targets if r["id"] in checked]
+    assert len(covered) >= 0.9 * len(targets), f"{len(covered)}/{len(targets)} covered"
