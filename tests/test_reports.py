@@ -388,7 +388,7 @@ def _verdict_rows() -> list[RequirementVerdicts]:
         "x-1.1-3", "1.1", "Joining", "MUST", "Clients MUST ask.", "client", False, "client", "X"
     )
     passed = Evidence(Verdict.PASS, "specs/x/a.scs", 10)
-    broken = Evidence(Verdict.FAIL, "specs/x/a.scs", 12, "no matching stanza within 5 s")
+    broken = Evidence(Verdict.FAIL, "specs/muc/leave.scs", 42, "no matching stanza within 5 s")
     return [
         RequirementVerdicts(must, {"reference": passed, "prosody": broken}),
         RequirementVerdicts(should, {"reference": passed, "prosody": Evidence(Verdict.NOT_RUN)}),
@@ -400,12 +400,13 @@ def test_markdown_summary_leads_with_requirement_verdicts() -> None:
     text = to_markdown(_matrix(), requirements=_verdict_rows())
     verdicts, matrix = text.index("## X verdicts"), text.index("## Script matrix")
     assert verdicts < matrix, "the verdicts come first, the script matrix follows"
-    assert "Each of the 2 requirements" in text, "client-side requirements are not counted"
+    assert "The 1 MUST-level and 1 SHOULD-level" in text, "client-side ones are not counted"
     assert "| reference | 1 | 0 | 0 | 0 | 1 | 0 | 0 | 0 |" in text
     assert "| prosody | 0 | 1 | 0 | 0 | 0 | 0 | 0 | 1 |" in text
     assert (
-        "- **prosody** x-1.1-1 (§1.1, MUST) `specs/x/a.scs:12`: no matching stanza within 5 s"
-    ) in text
+        "- **prosody** x-1.1-1 (§1.1, MUST) `specs/muc/leave.scs:42`: no matching stanza within "
+        "5 s (/presence/@type: expected 'unavailable', got 'available')"
+    ) in text, "each failure names its section, its step and what the server sent instead"
     assert text.split("### Missed SHOULD requirements\n\n")[1].startswith("None.")
     assert "## Matrix" not in text
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from harness import __version__
 from harness.reporting.json_report import TOOL
 from harness.results import MatrixResult, ScriptResult, Status
-from harness.verdicts import RequirementVerdicts, Verdict
+from harness.verdicts import Evidence, RequirementVerdicts, Verdict
 
 _CELLS = {
     Status.PASSED: "✅ pass",
@@ -59,7 +60,7 @@ def to_markdown(
             f"{run.passed}/{run.total} | {run.failed} | {run.errored} | {invalid} |"
         )
     if requirements:
-        lines += ["", *verdict_sections(requirements, [run.target for run in matrix.runs])]
+        lines += ["", *verdict_sections(requirements, matrix)]
     lines += [
         "",
         "## Matrix" if not requirements else "## Script matrix",
@@ -131,32 +132,35 @@ class _Counts:
         return f"{self.passed} | {self.failed} | {self.not_applicable} | {self.not_run}"
 
 
-def verdict_sections(rows: Sequence[RequirementVerdicts], targets: Sequence[str]) -> list[str]:
+def verdict_sections(rows: Sequence[RequirementVerdicts], matrix: MatrixResult) -> list[str]:
     """Markdown lines: one section per specification the rows come from."""
     specs: dict[str, list[RequirementVerdicts]] = {}
     for row in rows:
         specs.setdefault(row.requirement.spec or "Requirements", []).append(row)
     lines: list[str] = []
     for spec, spec_rows in specs.items():
-        lines += _spec_section(spec, spec_rows, targets)
+        lines += _spec_section(spec, spec_rows, matrix)
     return lines
 
 
-def _spec_section(spec: str, rows: list[RequirementVerdicts], targets: Sequence[str]) -> list[str]:
+def _spec_section(spec: str, rows: list[RequirementVerdicts], matrix: MatrixResult) -> list[str]:
     checked = [r for r in rows if r.requirement.testable and r.requirement.binds != "client"]
+    musts = sum(r.requirement.blocking for r in checked)
+    shoulds = sum(r.requirement.advisory for r in checked)
     lines = [
         f"## {_md(spec)} verdicts",
         "",
-        f"Each of the {len(checked)} requirements a client connection can test on the service "
-        "gets a verdict per server: pass (every step checking it passed), fail (a step "
-        "checking it failed), n/a (the server does not offer the optional feature), not run "
-        "(no step checking it ran, e.g. an earlier step failed).",
+        f"The {musts} MUST-level and {shoulds} SHOULD-level requirements a client connection "
+        "can test on the service get a verdict per server: pass (every step checking it "
+        "passed), fail (a step checking it failed), n/a (the server does not offer the "
+        "optional feature the check needs), not run (no step checking it ran, e.g. an "
+        "earlier step of its script failed).",
         "",
         "| target | MUST pass | MUST fail | MUST n/a | MUST not run "
         "| SHOULD pass | SHOULD fail | SHOULD n/a | SHOULD not run |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for target in targets:
+    for target in matrix.targets:
         must, should = _Counts(), _Counts()
         for row in checked:
             evidence = row.verdicts.get(target)
@@ -169,17 +173,19 @@ def _spec_section(spec: str, rows: list[RequirementVerdicts], targets: Sequence[
         lines.append(f"| {_md(target)} | {must.cell()} | {should.cell()} |")
     sections = (("Failed MUST requirements", True), ("Missed SHOULD requirements", False))
     for title, wanted in sections:
-        failures = _failures(checked, targets, blocking=wanted)
+        failures = _failures(checked, matrix, blocking=wanted)
         lines += ["", f"### {title}", ""]
         lines += failures or ["None."]
     return [*lines, ""]
 
 
 def _failures(
-    rows: Sequence[RequirementVerdicts], targets: Sequence[str], *, blocking: bool
+    rows: Sequence[RequirementVerdicts], matrix: MatrixResult, *, blocking: bool
 ) -> list[str]:
+    """One line per failure: requirement, section, level, script line, and the evidence
+    (the step's message and, from the script's failure, the difference it found)."""
     lines = []
-    for target in targets:
+    for target in matrix.targets:
         for row in rows:
             requirement = row.requirement
             counted = requirement.blocking or requirement.advisory
@@ -191,6 +197,15 @@ def _failures(
             lines.append(
                 f"- **{_md(target)}** {requirement.id} (§{requirement.section}, "
                 f"{requirement.level}) `{evidence.script}:{evidence.line}`: "
-                f"{_md(evidence.reason)}"
+                f"{_md(evidence.reason)}{_difference(matrix, target, evidence)}"
             )
     return lines
+
+
+def _difference(matrix: MatrixResult, target: str, evidence: Evidence) -> str:
+    """What the failing step received instead, when the script's failure says so."""
+    cell = matrix.cell(Path(evidence.script or ""), target)
+    failure = cell.failure if cell is not None else None
+    if failure is None or failure.line != evidence.line or not failure.explanation:
+        return ""
+    return f" ({_md(failure.explanation.splitlines()[-1])})"
