@@ -113,8 +113,8 @@ def flatten(element: etree._Element) -> str:
 
     A table row reads as "caption: header value; header value".
     """
-    if element.tag == "tr":
-        table = element.getparent()
+    table = element.getparent()
+    if element.tag == "tr" and table is not None:
         headers = [flatten(th) for th in table.iter("th")]
         cells = [flatten(td) for td in element if isinstance(td.tag, str)]
         pairs = "; ".join(f"{h} {c}" for h, c in zip(headers, cells, strict=False))
