@@ -124,7 +124,7 @@ def flatten(element: etree._Element) -> str:
     def walk(node: etree._Element) -> None:
         if isinstance(node, etree._Entity):
             parts.append(ENTITIES.get(node.name, _entity_text(node.name)))
-        elif isinstance(node.tag, str) and node.tag not in SKIPPED:
+        elif isinstance(node.tag, str) and (node is element or node.tag not in SKIPPED):
             parts.append(node.text or "")
             for child in node:
                 walk(child)
@@ -183,13 +183,17 @@ def blocks(section: etree._Element) -> list[etree._Element]:
 
 
 def statements(root: etree._Element) -> list[Statement]:
+    """Each keyword sentence of a section's prose, then of its footnotes (numbered last,
+    so that a footnote never shifts the ids of the prose around it)."""
     result: list[Statement] = []
     for number, title, element in sections(root):
-        for block in blocks(element):
-            for prose in (flatten(block), *(flatten(n) for n in block.iter("note"))):
-                for sentence in SENTENCE_END.split(prose):
-                    if KEYWORD.search(sentence):
-                        result.append(Statement(number, title, sentence.strip()))
+        found = blocks(element)
+        prose = [flatten(block) for block in found]
+        notes = [flatten(note) for block in found for note in block.iter("note")]
+        for text in (*prose, *notes):
+            for sentence in SENTENCE_END.split(text):
+                if KEYWORD.search(sentence):
+                    result.append(Statement(number, title, sentence.strip()))
     return result
 
 
