@@ -153,6 +153,7 @@ def unknown_ids(script: Script, catalog: Catalog | None, lines: list[str]) -> li
     for check in checks:
         if catalog is not None and check.id in catalog.requirements:
             continue
+        hint: str | None
         if catalog is None:
             message = f"requirement id {check.id!r}, but no {CATALOG_NAME} is found"
             hint = f"put a {CATALOG_NAME} beside the script or above it, or pass --catalog FILE"

@@ -31,9 +31,12 @@ from protocol import namespaces as ns
 from protocol.jid import JID
 from protocol.sasl import (
     MECHANISMS_BY_STRENGTH,
+    ChannelBinding,
     SaslFailure,
     ScramClient,
     b64decode,
+    channel_binding,
+    choose_mechanism,
     plain_message,
 )
 from protocol.xmlstream import (
@@ -194,6 +197,7 @@ class Client:
         on_close: Callable[[str], None] | None = None,
         on_traffic: Callable[[str, bytes], None] | None = None,
         max_stanza_bytes: int = DEFAULT_MAX_STANZA_BYTES,
+        register: bool = False,
     ) -> None:
         if tls not in ("require", "auto", "off"):
             raise ValueError(f"tls must be 'require', 'auto' or 'off', not {tls!r}")
@@ -203,6 +207,7 @@ class Client:
         self.password = password
         self.host, self.port = host, port
         self.tls, self.direct_tls, self.insecure = tls, direct_tls, insecure
+        self.register = register  # create the account (XEP-0077) before logging in
         self.on_stanza, self.on_close, self.on_traffic = on_stanza, on_close, on_traffic
         self.full_jid: str | None = None
         self.closed = False
@@ -288,6 +293,8 @@ class Client:
         features = await self._open_stream()
         if not self.direct_tls:
             features = await self._maybe_starttls(features, domain)
+        if self.register:
+            await self._register(features)
         await self._authenticate(features)
         self._parser.reset()
         features = await self._open_stream()
@@ -360,15 +367,44 @@ class Client:
             raise _tls_failure(exc, domain) from None
         if tls_transport is None:
             raise ConnectionLost("the connection closed during the TLS handshake")
-        self._transport = tls_transport  # type: ignore[assignment]
+        self._transport = tls_transport
         return await self._open_stream()
+
+    async def _register(self, features: etree._Element) -> None:
+        """Create the account with in-band registration; an existing one (conflict) is kept."""
+        if features.find(f"{{{ns.REGISTER_FEATURE}}}register") is None:
+            raise NegotiationFailed("the server does not offer in-band registration (XEP-0077)")
+        self._phase = "registering the account"
+        self._iq_counter += 1
+        iq_id = f"register{self._iq_counter}"
+        query = (
+            f"<query xmlns='{ns.REGISTER}'><username>{escape(self.jid.local or '')}</username>"
+            f"<password>{escape(self.password)}</password></query>"
+        )
+        self._write(f"<iq type='set' id='{iq_id}'>{query}</iq>".encode())
+        answer = await self._expect(f"{{{ns.CLIENT}}}iq")
+        if answer.get("id") != iq_id:
+            raise NegotiationFailed(f"unexpected iq {answer.get('id')!r} during registration")
+        if answer.get("type") == "result":
+            return
+        condition, text = _error_condition(answer.find(f"{{{ns.CLIENT}}}error"), ns.STANZAS)
+        if condition != "conflict":
+            raise NegotiationFailed(f"registration failed: {_describe(condition, text)}")
 
     async def _authenticate(self, features: etree._Element) -> None:
         offered = [
             (mech.text or "").strip().upper()
             for mech in features.iterfind(f"{{{ns.SASL}}}mechanisms/{{{ns.SASL}}}mechanism")
         ]
-        mechanism = next((m for m in MECHANISMS_BY_STRENGTH if m in offered), None)
+        tls = self._transport.get_extra_info("ssl_object") if self._transport else None
+        advertised = [  # XEP-0440
+            item.get("type", "")
+            for item in features.iterfind(
+                f"{{{ns.SASL_CB}}}sasl-channel-binding/{{{ns.SASL_CB}}}channel-binding"
+            )
+        ]
+        binding = channel_binding(tls, advertised)
+        mechanism = choose_mechanism(offered, can_bind=binding is not None)
         if mechanism is None:
             shown = ", ".join(offered) or "none"
             raise NegotiationFailed(
@@ -380,7 +416,7 @@ class Client:
             if mechanism == "PLAIN":
                 await self._sasl_plain()
             else:
-                await self._sasl_scram(mechanism)
+                await self._sasl_scram(mechanism, binding)
         except SaslFailure as exc:
             raise AuthFailed(self.jid.bare, mechanism, exc.condition, exc.text) from None
 
@@ -390,8 +426,8 @@ class Client:
         if answer.tag != f"{{{ns.SASL}}}success":
             raise SaslFailure("malformed-request", "PLAIN got a challenge")
 
-    async def _sasl_scram(self, mechanism: str) -> None:
-        scram = ScramClient(mechanism, self.jid.local, self.password)
+    async def _sasl_scram(self, mechanism: str, binding: ChannelBinding | None) -> None:
+        scram = ScramClient(mechanism, self.jid.local, self.password, channel_binding=binding)
         self._send_sasl("auth", scram.first_message(), mechanism)
         answer = await self._sasl_answer()
         if answer.tag != f"{{{ns.SASL}}}challenge":

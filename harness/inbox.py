@@ -255,13 +255,13 @@ class Inbox:
         waiter = _Watch(lambda stanza: self._any_match(forbidden, stanza, bindings), future)
         self._waiting.append(waiter)
         try:
-            stanza = await asyncio.wait_for(future, window)
+            arrived = await asyncio.wait_for(future, window)
         except TimeoutError:
             return
         finally:
             self._waiting.remove(waiter)
-        if stanza is not None:
-            raise UnexpectedStanza(stanza)
+        if arrived is not None:
+            raise UnexpectedStanza(arrived)
 
     @staticmethod
     def _any_match(
@@ -271,9 +271,9 @@ class Inbox:
 
     async def receive_nothing(self, quiet_period: float) -> None:
         """Pass if no stanza arrived since the previous step began, nor in the quiet period."""
-        for number, stanza in self._buffer.items():
+        for number, buffered in self._buffer.items():
             if number >= self._previous_step_start:
-                raise UnexpectedStanza(stanza)
+                raise UnexpectedStanza(buffered)
         if self._close_reason is not None:
             return  # a closed stream can deliver nothing more
         future: asyncio.Future[etree._Element | None] = asyncio.get_running_loop().create_future()

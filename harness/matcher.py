@@ -261,9 +261,9 @@ def _assign(
         return None
     captures: Captures = {}
     pairs: Pairs = []
-    for index, have in sorted(chosen.items()):
-        captures.update(options[index][have][0])
-        pairs.extend(options[index][have][1])
+    for index, partner in sorted(chosen.items()):
+        captures.update(options[index][partner][0])
+        pairs.extend(options[index][partner][1])
     return captures, pairs
 
 

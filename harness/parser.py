@@ -89,6 +89,7 @@ def parse_text(text: str, path: Path) -> Script:
     script, errors = _analyse(text, path)
     if errors:
         raise errors[0]
+    assert script is not None, "a script that parsed without errors"
     return script
 
 
@@ -147,6 +148,10 @@ class _Property:
     line: int
     column: int
     value_column: int
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """Script line and column of an offset in the value."""
+        return self.line, self.value_column + offset
 
 
 @dataclass(frozen=True)
@@ -256,8 +261,9 @@ class _ToModel(Transformer):
     def property(self, children: list[Token]) -> _Property:
         key = children[0]
         value = children[1] if len(children) > 1 else None
-        value_column = value.column if value is not None else key.column + len(key) + 1
-        return _Property(str(key), str(value or ""), key.line, key.column, value_column)
+        line, column = _where(key)
+        value_column = _where(value)[1] if value is not None else column + len(key) + 1
+        return _Property(str(key), str(value or ""), line, column, value_column)
 
     def body(
         self, children: list[_ParsedStep | _Annotation]
@@ -274,12 +280,12 @@ class _ToModel(Transformer):
         return tuple(steps), tuple(pending)
 
     def checks(self, children: list[Token]) -> _Checks:
-        return _Checks(tuple(_Name(str(word), word.line, word.column) for word in children[1:]))
+        return _Checks(tuple(_Name(str(word), *_where(word)) for word in children[1:]))
 
     def needs(self, children: list[Token]) -> _Needs:
         _keyword, kind, value, *rest = children
         at = str(rest[-1]) if rest else None
-        return _Needs(_Name(str(kind), kind.line, kind.column), str(value), at)
+        return _Needs(_Name(str(kind), *_where(kind)), str(value), at)
 
     def actor(self, children: list) -> _Name:
         first, last = children[0], children[-1]
@@ -318,7 +324,7 @@ class _ToModel(Transformer):
         xml = textwrap.dedent(raw)
         # The first line is never blank, so it shows how much indentation went.
         indent = len(raw.partition("\n")[0]) - len(xml.partition("\n")[0])
-        return _Block(xml, lines[0].line, indent)
+        return _Block(xml, _where(lines[0])[0], indent)
 
     @staticmethod
     def _step(name: _Name, action: Action, block: _Block | None) -> _ParsedStep:
@@ -568,6 +574,12 @@ def _analyse(text: str, path: Path) -> tuple[Script | None, list[ScriptError]]:
     return script, [problem.error(path, lines) for problem in problems]
 
 
+def _where(token: Token) -> tuple[int, int]:
+    """A lexed token's line and column (always set by the lexer, optional in Lark's types)."""
+    assert token.line is not None and token.column is not None
+    return token.line, token.column
+
+
 @dataclass(frozen=True)
 class _Problem:
     line: int
@@ -591,8 +603,7 @@ def _check_declarations(
         if kind not in ACTOR_KINDS:
             problems.append(
                 _Problem(
-                    kind.line,
-                    kind.column,
+                    *_where(kind),
                     f"unknown object kind '{kind}'",
                     _did_you_mean(str(kind), ACTOR_KINDS) or "scripts declare '[Client] Name'",
                 )
@@ -677,8 +688,7 @@ def _within(token: Token | None, problems: list[_Problem]) -> float | None:
     if not 0 < seconds <= MAX_WITHIN:
         problems.append(
             _Problem(
-                token.line,
-                token.column,
+                *_where(token),
                 f"bad window 'within {token}'",
                 f"write seconds with an 's', e.g. 'within 3s' or 'within 0.5s' "
                 f"(more than 0, at most {MAX_WITHIN:g})",
@@ -715,13 +725,7 @@ def _check_property_variables(
     """Actor properties may use the run's variables (`jid: ${unique:romeo}@${domain}`)."""
     for declaration in declarations:
         for prop in declaration.properties:
-            _check_variables(
-                prop.value,
-                names,
-                problems,
-                lambda offset, prop=prop: (prop.line, prop.value_column + offset),
-                actors_allowed=False,
-            )
+            _check_variables(prop.value, names, problems, prop.position, actors_allowed=False)
 
 
 def _check_variables(

@@ -12,7 +12,7 @@ server that `@needs fact NAME` can ask for:
     muc = "conference.example.org"        # ${muc}
 
     [accounts]
-    mode = "any"                          # any | given
+    mode = "any"                          # any | given | register
     [accounts.actors.Romeo]               # mode "given": an account per actor name
     jid = "romeo@example.org"
     password = "secret"
@@ -23,8 +23,10 @@ server that `@needs fact NAME` can ask for:
     version = "0.12.3"
 
 Account modes: `any` (the default) logs in with the JID and password the script
-declares, for servers that accept any password (test set-ups); `given` uses
-the profile's account for each actor name. The defaults are the localhost
+declares, for servers that accept any password (test set-ups); `register`
+first creates that account with in-band registration (XEP-0077), where the
+server allows it (an account that exists already is kept); `given` uses the
+profile's account for each actor name. The defaults are the localhost
 set-up the scripts were written for.
 """
 
@@ -35,7 +37,7 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 DEFAULT_DOMAIN = "localhost"
 
@@ -47,6 +49,7 @@ class ProfileError(ValueError):
 class AccountMode(StrEnum):
     ANY = "any"
     GIVEN = "given"
+    REGISTER = "register"
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ class Profile:
 
     name: str | None = None
     address: str | None = None
-    tls: str | None = None
+    tls: Literal["require", "auto", "off"] | None = None
     insecure: bool | None = None
     domain: str = DEFAULT_DOMAIN
     muc_service: str | None = None
@@ -123,7 +126,7 @@ def profile_from(data: dict[str, Any], where: str) -> Profile:
         values["accounts"] = AccountMode(mode_text)
     except ValueError:
         raise ProfileError(
-            f"{where}: accounts.mode must be 'any' or 'given', not {mode_text!r}"
+            f"{where}: accounts.mode must be 'any', 'given' or 'register', not {mode_text!r}"
         ) from None
     given: dict[str, Account] = {}
     for actor, account in accounts.get("actors", {}).items():

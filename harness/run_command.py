@@ -183,7 +183,8 @@ def add_profile_options(parser: argparse.ArgumentParser) -> None:
         "--accounts",
         choices=[mode.value for mode in AccountMode],
         help="'any': log in as the script says (servers that accept any password, the "
-        "default); 'given': the profile's [accounts.actors.NAME]",
+        "default); 'register': create that account first (XEP-0077 in-band registration); "
+        "'given': the profile's [accounts.actors.NAME]",
     )
     group.add_argument(
         "--fact",

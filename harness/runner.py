@@ -21,6 +21,7 @@ import dataclasses
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -136,7 +137,7 @@ def show_xml(element: etree._Element) -> str:
 
 
 def _without_indentation(element: etree._Element) -> etree._Element:
-    copy = element.__deepcopy__(None)
+    copy = deepcopy(element)
     for node in copy.iter():
         if len(node) and node.text is not None and not node.text.strip():
             node.text = None
@@ -383,6 +384,7 @@ class _ScriptRun:
                 insecure=self.options.insecure,
                 on_stanza=lambda stanza: self._stanza_arrived(session, inbox, stanza),
                 on_close=lambda reason: self._stream_closed(session, inbox, reason),
+                register=self.profile.accounts is AccountMode.REGISTER,
             )
         except ValueError as exc:
             raise _StepFailed(f"{name} cannot log in: {exc}", status=Status.ERRORED) from None

@@ -32,6 +32,16 @@ class Accounts:
     def exists(self, local: str) -> bool:
         return self._passwords is None or local in self._passwords
 
+    def register(self, local: str, password: str) -> bool:
+        """Create an account (XEP-0077); False when the name is taken. Test mode: always True."""
+        if self._passwords is None:
+            return True
+        if local in self._passwords:
+            return False
+        self._passwords[local] = password
+        Accounts._credentials.cache_clear()  # a lookup before registering cached "unknown"
+        return True
+
     def check_plain(self, local: str, password: str) -> bool:
         if self._passwords is None:
             return True

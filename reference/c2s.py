@@ -39,6 +39,7 @@ _IQ = f"{{{ns.CLIENT}}}iq"
 _BIND = f"{{{ns.BIND}}}bind"
 _RESOURCE = f"{{{ns.BIND}}}resource"
 _SESSION = f"{{{ns.SESSION}}}session"
+_REGISTER_QUERY = f"{{{ns.REGISTER}}}query"
 _STANZA_TAGS = frozenset(wire.CLIENT_TAG.values())
 
 _PROCEED = f"<proceed xmlns='{ns.TLS}'/>".encode()
@@ -240,6 +241,8 @@ class ClientSession(asyncio.Protocol):
                 f"<mechanism>{name}</mechanism>".encode() for name in self.hub.accounts.mechanisms
             )
             parts.append(b"</mechanisms>")
+            if self.config.allow_registration:
+                parts.append(f"<register xmlns='{ns.REGISTER_FEATURE}'/>".encode())
         parts.append(b"</stream:features>")
         return b"".join(parts)
 
@@ -248,7 +251,7 @@ class ClientSession(asyncio.Protocol):
             if element.tag in _STANZA_TAGS:
                 self.hub.client_stanza(self, element)
             else:
-                self.fail("unsupported-stanza-type", f"{element.tag} is not a stanza")
+                self.fail("unsupported-stanza-type", f"{element.tag!s} is not a stanza")
         elif self.username is not None:
             self._bind(element)
         elif element.tag == _SASL_AUTH:
@@ -259,6 +262,8 @@ class ClientSession(asyncio.Protocol):
             self._sasl_failed(SaslFailure("aborted"))
         elif element.tag == _TLS_STARTTLS:
             self._starttls()
+        elif element.tag == _IQ and self._may_register():
+            self._register(element)
         else:
             self.fail("not-authorized", "authenticate first")
 
@@ -295,10 +300,11 @@ class ClientSession(asyncio.Protocol):
             log.info("TLS handshake failed: %s", exc)
             self._end(f"TLS handshake failed: {exc}")
             return
-        if self.closed:
-            transport.close()
+        if transport is None or self.closed:
+            if transport is not None:
+                transport.close()
             return
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport
         transport.set_write_buffer_limits(high=self.config.max_write_buffer_bytes)
         self.secure = True
         self.header_sent = False
@@ -393,6 +399,31 @@ class ClientSession(asyncio.Protocol):
         bound = etree.SubElement(reply, _BIND, nsmap={None: ns.BIND})
         etree.SubElement(bound, f"{{{ns.BIND}}}jid").text = self.full_jid
         self.send_stanza(reply)
+
+    def _may_register(self) -> bool:
+        return self.config.allow_registration and (self.secure or not self.config.require_tls)
+
+    def _register(self, iq: etree._Element) -> None:
+        """XEP-0077 before authentication: the form (get) or a new account (set)."""
+        query = iq.find(_REGISTER_QUERY)
+        if query is None or iq.get("type") not in ("get", "set"):
+            self._reply_error(iq, "cancel", "service-unavailable", "register or log in first")
+            return
+        reply = wire.result_reply(iq)
+        if iq.get("type") == "get":
+            form = etree.SubElement(reply, _REGISTER_QUERY, nsmap={None: ns.REGISTER})
+            for name in ("username", "password"):
+                etree.SubElement(form, f"{{{ns.REGISTER}}}{name}")
+            self.transport.write(wire.serialise(reply))  # type: ignore[union-attr]
+            return
+        local = (query.findtext(f"{{{ns.REGISTER}}}username") or "").strip().lower()
+        password = query.findtext(f"{{{ns.REGISTER}}}password") or ""
+        if not valid_localpart(local) or not password:
+            self._reply_error(iq, "modify", "not-acceptable", "a username and a password")
+        elif not self.hub.accounts.register(local, password):
+            self._reply_error(iq, "cancel", "conflict", "the username is taken")
+        else:
+            self.transport.write(wire.serialise(reply))  # type: ignore[union-attr]
 
     def _reply_error(self, stanza: etree._Element, kind: str, condition: str, text: str) -> None:
         reply = wire.error_reply(stanza, kind, condition, text)

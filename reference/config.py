@@ -43,6 +43,9 @@ class ServerConfig:
     # None: test mode, any user logs in with any password (PLAIN only).
     # A mapping localpart -> password: real checking, SCRAM offered.
     accounts: dict[str, str] | None = None
+    # XEP-0077: clients may create accounts before they log in (offered as a
+    # stream feature); with `accounts`, a taken name is a conflict.
+    allow_registration: bool = False
     database: Path | None = None
     log_stanzas: bool = False
 

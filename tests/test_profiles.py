@@ -3,6 +3,7 @@ the same Prosody used twice in a row by parallel runs without collisions."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
@@ -12,8 +13,14 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.profile import AccountMode, ProfileError, load_profile
+from harness.parser import parse_file
+from harness.profile import AccountMode, Profile, ProfileError, load_profile
+from harness.results import ScriptResult, Status
+from harness.runner import RunOptions, run_scripts
+from harness.targets import Target
 from harness.variables import RunVariables
+from reference.config import ServerConfig
+from reference.server import ReferenceServer
 from tests.conftest import ROOT
 
 SPECS = ROOT / "specs"
@@ -55,7 +62,7 @@ def test_a_profile_file_with_every_field(tmp_path: Path) -> None:
     [
         ('domian = "x"\n', "unknown key 'domian'"),
         ('tls = "maybe"\n', "tls must be"),
-        ('[accounts]\nmode = "guess"\n', "accounts.mode must be 'any' or 'given'"),
+        ('[accounts]\nmode = "guess"\n', "accounts.mode must be 'any', 'given' or 'register'"),
         ('[accounts]\nmode = "given"\n', "needs [accounts.actors.NAME] tables"),
         ("[facts]\nn = 3\n", "[facts] holds"),
         ("domain = \n", "not a TOML file"),
@@ -133,3 +140,36 @@ def test_parallel_runs_twice_on_one_prosody(prosody: tuple[str, int]) -> None:
             cwd=ROOT,
         )
         assert done.returncode == 0, done.stdout[-3000:]
+
+
+def run_on_reference(config: ServerConfig, mode: AccountMode) -> ScriptResult:
+    """login.scs against an in-process reference server with real accounts."""
+
+    async def scenario() -> ScriptResult:
+        async with ReferenceServer(config) as server:
+            target = Target("ref", "127.0.0.1", server.port, profile=Profile(accounts=mode))
+            run = await run_scripts([parse_file(SPECS / "core" / "login.scs")], target, OPTIONS)
+            return run.scripts[0]
+
+    return asyncio.run(scenario())
+
+
+OPTIONS = RunOptions(timeout=2.0, tls="off")
+
+
+def test_accounts_by_in_band_registration() -> None:
+    """XEP-0077: the account is created, then SCRAM proves its password."""
+    config = ServerConfig(starttls=False, accounts={}, allow_registration=True)
+    assert run_on_reference(config, AccountMode.REGISTER).status is Status.PASSED
+    assert config.accounts is not None and len(config.accounts) == 1
+
+
+def test_registration_refused_or_absent_fails_the_login() -> None:
+    closed = ServerConfig(starttls=False, accounts={}, allow_registration=False)
+    result = run_on_reference(closed, AccountMode.REGISTER)
+    assert result.status is Status.FAILED and result.failure is not None
+    assert "does not offer in-band registration (XEP-0077)" in result.failure.message
+    unregistered = run_on_reference(
+        ServerConfig(starttls=False, accounts={}, allow_registration=True), AccountMode.ANY
+    )
+    assert unregistered.failure is not None and "not-authorized" in unregistered.failure.message

@@ -190,3 +190,15 @@ def test_vv_adds_the_traffic_to_a_failure(pytester: pytest.Pytester) -> None:
     assert "traffic:" not in quiet.outlines
     result = pytester.runpytest_subprocess("--scansion-timeout=0.5", "-vv")
     result.stdout.fnmatch_lines(["traffic:", "*s Romeo -> sent", "*<iq type='get' id='v1'*"])
+
+
+def test_profile_options_and_not_applicable_scripts(pytester: pytest.Pytester) -> None:
+    """--scansion-domain reaches the embedded server; an unmet @needs is a skip with its reason."""
+    forms = ROOT / "tests" / "forms"
+    for name in ("needs_fact_unmet.scs", "needs_feature_pass.scs"):
+        shutil.copy(forms / name, pytester.path / name)
+    result = pytester.runpytest_subprocess("-rs", "--scansion-domain", "example.test")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(
+        ["*not applicable: the target profile does not state the fact 'registration'*"]
+    )
