@@ -1,11 +1,13 @@
 """`scansion-py report`: regenerate the conformance report of the reference server,
-Prosody and ejabberd from a fresh clone.
+Prosody 0.12.3, Prosody 13.0.1 and ejabberd from a fresh clone.
 
-Starts real Prosody and ejabberd servers on free loopback ports with the start
-scripts kept in `reports/targets/` (each installs its Debian package when
-missing), runs the specs against them and the embedded reference server with
-schema checks, writes `index.html` (the full report) and `SUMMARY.md` (the
-matrix in Markdown), then stops the servers, also on errors and Ctrl-C.
+Starts real Prosody 0.12.3, Prosody 13.0.1 and ejabberd servers on free
+loopback ports with the start scripts kept in `reports/targets/` (each installs
+its Debian packages when missing; Prosody 13.0.1 builds from its release
+source), runs the specs against them and the embedded reference server with
+schema checks, writes `index.html` (the full report, with the requirement
+table) and `SUMMARY.md` (the requirement verdicts, then the matrix, in
+Markdown), then stops the servers, also on errors and Ctrl-C.
 
 Exit codes: 0 the report was written (failing cells are findings, not errors),
 2 usage or script error, 3 a server did not start (the report is still written,
@@ -31,6 +33,7 @@ from harness.discovery import bundled_suites
 from harness.reporting.html import write_html
 from harness.reporting.markdown import to_markdown
 from harness.reporting.matrix import MatrixConsoleReport
+from harness.reporting.requirements import html_section as requirements_html
 from harness.results import MatrixResult, RunResult
 from harness.run_command import (
     EXIT_INTERRUPTED,
@@ -43,6 +46,7 @@ from harness.run_command import (
 )
 from harness.runner import RunOptions
 from harness.targets import Target, parse_target
+from harness.verdicts import run_verdicts
 
 DEFAULT_OUTPUT = Path("reports")
 START_TIMEOUT_S = 900  # a first start may install the Debian package
@@ -60,6 +64,7 @@ class RealServer:
 def real_servers(targets_dir: Path) -> list[RealServer]:
     return [
         RealServer("prosody", targets_dir / "prosody" / "prosody-oracle"),
+        RealServer("prosody13", targets_dir / "prosody13" / "prosody13-target"),
         RealServer("ejabberd", targets_dir / "ejabberd" / "ejabberd-target"),
     ]
 
@@ -68,8 +73,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "report",
         help="regenerate the reference/Prosody/ejabberd conformance report",
-        description="Start real Prosody and ejabberd servers, run the specs against them and "
-        "the reference server with schema checks, write index.html and SUMMARY.md.",
+        description="Start real Prosody 0.12.3, Prosody 13.0.1 and ejabberd servers, run the "
+        "specs against them and the reference server with schema checks, write index.html "
+        "and SUMMARY.md (requirement verdicts first).",
     )
     parser.add_argument(
         "paths",
@@ -91,7 +97,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         default=DEFAULT_OUTPUT / "targets",
         metavar="DIR",
-        help="holds prosody/prosody-oracle and ejabberd/ejabberd-target "
+        help="holds prosody/prosody-oracle, prosody13/prosody13-target and "
+        "ejabberd/ejabberd-target "
         f"(default: {DEFAULT_OUTPUT}/targets/)",
     )
     add_timeout_option(parser)
@@ -145,9 +152,12 @@ def report_command(args: argparse.Namespace) -> int:
     if matrix.interrupted:  # keep the last complete report rather than half of a new one
         err.print("scansion-py report: interrupted; no report written")
         return EXIT_INTERRUPTED
-    write_html(matrix, args.output / "index.html")
+    rows = run_verdicts(scripts, matrix)
+    sections = [requirements_html(rows, matrix)] if rows else []
+    write_html(matrix, args.output / "index.html", sections)
     (args.output / "SUMMARY.md").write_text(
-        to_markdown(matrix, regenerate="scansion-py report"), encoding="utf-8"
+        to_markdown(matrix, regenerate="scansion-py report", requirements=rows),
+        encoding="utf-8",
     )
     Console(highlight=False).print(
         f"wrote {args.output / 'index.html'} and {args.output / 'SUMMARY.md'}", markup=False

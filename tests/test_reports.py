@@ -19,6 +19,7 @@ from lxml import etree
 from rich.console import Console
 
 from harness import __version__
+from harness.catalog import Requirement
 from harness.reporting import failure_text, summary_text, traffic_text
 from harness.reporting.console import ConsoleReport
 from harness.reporting.json_report import matrix_to_json, to_json, write_json
@@ -35,6 +36,7 @@ from harness.results import (
     StepResult,
     TrafficEntry,
 )
+from harness.verdicts import Evidence, RequirementVerdicts, Verdict
 from tests.conftest import ROOT
 
 EXPECTED = "<presence type='unavailable'/>"
@@ -437,6 +439,36 @@ def test_markdown_summary() -> None:
     ) in text
 
 
+def _verdict_rows() -> list[RequirementVerdicts]:
+    must = Requirement("x-1.1-1", "1.1", "Joining", "MUST", "The service MUST answer.", spec="X")
+    should = Requirement("x-1.1-2", "1.1", "Joining", "SHOULD", "It SHOULD say why.", spec="X")
+    client = Requirement(
+        "x-1.1-3", "1.1", "Joining", "MUST", "Clients MUST ask.", "client", False, "client", "X"
+    )
+    passed = Evidence(Verdict.PASS, "specs/x/a.scs", 10)
+    broken = Evidence(Verdict.FAIL, "specs/muc/leave.scs", 42, "no matching stanza within 5 s")
+    return [
+        RequirementVerdicts(must, {"reference": passed, "prosody": broken}),
+        RequirementVerdicts(should, {"reference": passed, "prosody": Evidence(Verdict.NOT_RUN)}),
+        RequirementVerdicts(client, {"reference": Evidence(Verdict.NOT_RUN)}),
+    ]
+
+
+def test_markdown_summary_leads_with_requirement_verdicts() -> None:
+    text = to_markdown(_matrix(), requirements=_verdict_rows())
+    verdicts, matrix = text.index("## X verdicts"), text.index("## Script matrix")
+    assert verdicts < matrix, "the verdicts come first, the script matrix follows"
+    assert "The 1 MUST-level and 1 SHOULD-level" in text, "client-side ones are not counted"
+    assert "| reference | 1 | 0 | 0 | 0 | 1 | 0 | 0 | 0 |" in text
+    assert "| prosody | 0 | 1 | 0 | 0 | 0 | 0 | 0 | 1 |" in text
+    assert (
+        "- **prosody** x-1.1-1 (§1.1, MUST) `specs/muc/leave.scs:42`: no matching stanza within "
+        "5 s (/presence/@type: expected 'unavailable', got 'available')"
+    ) in text, "each failure names its section, its step and what the server sent instead"
+    assert text.split("### Missed SHOULD requirements\n\n")[1].startswith("None.")
+    assert "## Matrix" not in text
+
+
 def _listening(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -467,10 +499,12 @@ def test_report_command_writes_index_and_summary_and_stops_the_servers(
     )
     assert done.returncode == 0, done.stdout + done.stderr
     ports = [int(port) for port in re.findall(r"started \w+ on 127\.0\.0\.1:(\d+)", done.stderr)]
-    assert len(ports) == 2, done.stderr
-    assert not any(_listening(port) for port in ports), "both servers are stopped"
+    assert len(ports) == 3, done.stderr
+    assert not any(_listening(port) for port in ports), "every server is stopped"
     summary = (out / "SUMMARY.md").read_text()
     assert "| prosody | Prosody 0.12.3 | 1/1 |" in summary
+    # Built from the release tarball, Prosody 13.0.1 cannot tell its own version.
+    assert re.search(r"\| prosody13 \| Prosody \S+ \| 1/1 \|", summary), summary
     assert re.search(r"\| ejabberd \| ejabberd 23\.01\S* \| 1/1 \|", summary), summary
     assert "| reference | scansion-py reference server" in summary
     page = (out / "index.html").read_text()
