@@ -202,16 +202,7 @@ class _ScriptRun:
         self.sessions = {actor.name: _Session(self._account(actor)) for actor in self.script.actors}
 
     def _account(self, actor: Actor) -> Actor:
-        """The actor as it logs in here: run variables substituted, or the profile's account."""
-        given = self.profile.account_for(actor.name)
-        if self.profile.accounts is AccountMode.GIVEN and given is not None:
-            properties = {**actor.properties, "jid": given.jid, "password": given.password}
-        else:
-            properties = {
-                key: substitute(value, _no_actor, self.variables.lookup, escape=False)
-                for key, value in actor.properties.items()
-            }
-        return replace(actor, properties=properties)
+        return account_of(actor, self.profile, self.variables)
 
     @property
     def quiet_period(self) -> float:
@@ -688,6 +679,19 @@ def _failure(index: int, step: Step, failed: _StepFailed) -> Failure:
     )
 
 
+def account_of(actor: Actor, profile: Profile, variables: RunVariables) -> Actor:
+    """The actor as it logs in: run variables substituted, or the profile's given account."""
+    given = profile.account_for(actor.name)
+    if profile.accounts is AccountMode.GIVEN and given is not None:
+        properties = {**actor.properties, "jid": given.jid, "password": given.password}
+    else:
+        properties = {
+            key: substitute(value, _no_actor, variables.lookup, escape=False)
+            for key, value in actor.properties.items()
+        }
+    return replace(actor, properties=properties)
+
+
 def _no_actor(actor: str, full: bool) -> str:
     raise AssertionError("declarations cannot name actors (the parser rejects it)")
 
@@ -947,13 +951,15 @@ async def server_software(
     Best effort, for reports: logs in with the first actor's credentials, which the
     scripts need to work anyway; any failure or silence within the timeout gives None.
     """
-    actor = next((a for script in scripts for a in script.actors), None)
+    first = next((a for script in scripts for a in script.actors), None)
     answer = None
-    if actor is not None:
+    if first is not None:
+        profile = target.profile
+        actor = account_of(first, profile, RunVariables(profile.domain, profile.muc))
         try:
             domain = JID.parse(actor.jid).domain
             async with target.endpoint() as endpoint:
-                answer = await _ask_version(actor, domain, endpoint, options)
+                answer = await _ask_version(actor, domain, endpoint, options, profile)
         except Exception:  # best effort: a report without a version is still a report
             answer = None
     if answer is None and target.embedded:
@@ -962,7 +968,7 @@ async def server_software(
 
 
 async def _ask_version(
-    actor: Actor, domain: str, endpoint: Endpoint, options: RunOptions
+    actor: Actor, domain: str, endpoint: Endpoint, options: RunOptions, profile: Profile
 ) -> str | None:
     answer: asyncio.Future[etree._Element] = asyncio.get_running_loop().create_future()
     iq_id = "scansion-version"
@@ -980,6 +986,7 @@ async def _ask_version(
         direct_tls=endpoint.direct_tls,
         insecure=options.insecure,
         on_stanza=arrived,
+        register=profile.accounts is AccountMode.REGISTER,
     )
     try:
         async with asyncio.timeout(options.connect_timeout):
