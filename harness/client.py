@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import socket
 import ssl
 from collections import deque
 from collections.abc import Callable
@@ -51,6 +52,7 @@ CLOSE_WAIT_SECONDS = 1.0
 _STREAM_ERROR = f"{{{ns.STREAM}}}error"
 _FEATURES = f"{{{ns.STREAM}}}features"
 _STREAM_END = b"</stream:stream>"
+_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)  # Linux only
 
 
 class XMPPError(Exception):
@@ -153,8 +155,10 @@ class _Protocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.client._transport = transport  # type: ignore[assignment]
+        self.client._tune_socket(transport.get_extra_info("socket"))
 
     def data_received(self, data: bytes) -> None:
+        self.client._ack_now()
         self.client._data_received(data)
 
     def eof_received(self) -> bool:
@@ -222,6 +226,7 @@ class Client:
         self._drain_waiter: asyncio.Future[None] | None = None
         self._phase = "not connected"
         self._iq_counter = 0
+        self._quickack_socket: socket.socket | None = None
 
     @property
     def encrypted(self) -> bool:
@@ -573,6 +578,26 @@ class Client:
             self.on_close(self.close_reason)
 
     # -- plumbing ---------------------------------------------------------------------
+
+    def _tune_socket(self, sock: socket.socket | None) -> None:
+        """No step may wait on TCP's delays: send small writes at once (no Nagle), and on
+        Linux acknowledge reads at once, so a server that writes an answer in two parts
+        without TCP_NODELAY (Prosody) is not held back 40 ms by our delayed ACK."""
+        if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+            return
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if _QUICKACK is not None:
+            self._quickack_socket = sock
+            self._ack_now()
+
+    def _ack_now(self) -> None:
+        """Re-arm TCP_QUICKACK: Linux clears it by itself after a while, so set it per read."""
+        if self._quickack_socket is not None:
+            try:
+                self._quickack_socket.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+            except OSError:
+                self._quickack_socket = None
 
     def _write(self, data: bytes) -> None:
         if self.on_traffic is not None:
