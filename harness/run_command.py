@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
@@ -23,10 +25,6 @@ from harness.discovery import find_scripts
 from harness.model import Script
 from harness.parser import ScriptError, parse_file
 from harness.reporting.console import ConsoleReport
-from harness.reporting.html import write_html
-from harness.reporting.json_report import write_json
-from harness.reporting.junit import write_junit
-from harness.reporting.matrix import MatrixConsoleReport
 from harness.results import MatrixResult, RunResult
 from harness.runner import RunOptions, run_matrix, run_scripts
 from harness.targets import (
@@ -36,6 +34,9 @@ from harness.targets import (
     TargetError,
     parse_target,
 )
+
+if TYPE_CHECKING:
+    from harness.reporting.matrix import MatrixConsoleReport
 
 DEFAULT_TARGET = "reference"
 DEFAULT_PATH = Path("specs")
@@ -50,7 +51,6 @@ EXIT_INTERRUPTED = 130
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "run",
-        help="run scripts against an XMPP server",
         description="Run .scs scripts against a target and report, step by step, what held.",
     )
     parser.add_argument(
@@ -225,6 +225,8 @@ def run_command(args: argparse.Namespace) -> int:
         matrix = MatrixResult([run], started_at, time.monotonic() - started)
         written = _write_reports(run, matrix, args, err)
     else:
+        from harness.reporting.matrix import MatrixConsoleReport
+
         matrix_report = MatrixConsoleReport(Console(highlight=False), err, verbose=args.verbose)
         matrix = run_matrix_reported(
             matrix_report, scripts, targets, options, exitfirst=args.exitfirst, jobs=args.jobs
@@ -314,12 +316,13 @@ def load_scripts(
 def _write_reports(
     run: RunResult | MatrixResult, matrix: MatrixResult, args: argparse.Namespace, err: Console
 ) -> bool:
-    """JSON and JUnit keep their single-target shape for one target; HTML is always a matrix."""
+    """JSON and JUnit keep their single-target shape for one target; HTML is always a matrix.
+    Each writer's module is imported only when its report is asked for."""
     written = True
     writers: list[tuple[Path | None, Callable[[], None]]] = [
-        (args.json, lambda: write_json(run, args.json)),
-        (args.junit, lambda: write_junit(run, args.junit)),
-        (args.html, lambda: write_html(matrix, args.html)),
+        (args.json, lambda: _writer("json_report", "write_json")(run, args.json)),
+        (args.junit, lambda: _writer("junit", "write_junit")(run, args.junit)),
+        (args.html, lambda: _writer("html", "write_html")(matrix, args.html)),
     ]
     for path, write in writers:
         if path is None:
@@ -330,3 +333,7 @@ def _write_reports(
             err.print(f"scansion-py run: cannot write {path}: {exc.strerror or exc}", markup=False)
             written = False
     return written
+
+
+def _writer(module: str, name: str) -> Callable[[RunResult | MatrixResult, Path], None]:
+    return getattr(importlib.import_module(f"harness.reporting.{module}"), name)

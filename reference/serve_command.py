@@ -1,13 +1,17 @@
-"""`scansion-py serve`: run the reference server in the foreground until Ctrl-C."""
+"""`scansion-py serve`: run the reference server in the foreground until Ctrl-C.
+
+`scansion-py` loads this module to list its commands, so the server, asyncio and
+logging are imported only when `serve` runs.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from reference.config import ConfigError, ServerConfig, load_accounts, load_config
+if TYPE_CHECKING:
+    from reference.config import ServerConfig
 
 DEFAULT_PORT = 5222
 EXIT_CONFIG = 2
@@ -32,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def build_config(args: argparse.Namespace) -> ServerConfig:
+    from reference.config import ServerConfig, load_accounts, load_config
+
     config = load_config(args.config) if args.config else ServerConfig(port=DEFAULT_PORT)
     if args.port is not None:
         config.port = args.port
@@ -46,7 +52,12 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
 
 
 def serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
     from rich.logging import RichHandler
+
+    from reference.config import ConfigError
 
     try:
         config = build_config(args)
@@ -73,6 +84,9 @@ def serve(args: argparse.Namespace) -> int:
 
 
 async def _run(config: ServerConfig) -> None:
+    import asyncio
+    import logging
+
     from reference.server import ReferenceServer
 
     server = ReferenceServer(config)
@@ -97,6 +111,8 @@ async def _run(config: ServerConfig) -> None:
 
 def _use_uvloop() -> None:
     """The process-wide event loop choice belongs to the command, not the embedded server."""
+    import asyncio
+
     try:
         import uvloop
     except ImportError:
