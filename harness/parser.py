@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import os
 import re
 import textwrap
 from collections.abc import Iterable, Sequence
@@ -129,7 +130,24 @@ def _read(path: Path) -> str:
 
 @functools.cache
 def _grammar() -> Lark:
-    return Lark(GRAMMAR.read_text(encoding="utf-8"), parser="lalr", lexer="contextual")
+    """Building the LALR tables takes longer than most scripts run, so lark keeps them in the
+    user's cache directory (checked against the grammar's hash, rebuilt when it changes)."""
+    return Lark(
+        GRAMMAR.read_text(encoding="utf-8"),
+        parser="lalr",
+        lexer="contextual",
+        cache=_grammar_cache() or False,
+    )
+
+
+def _grammar_cache() -> str | None:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    folder = Path(base) / "scansion-py"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return str(folder / "scs-grammar.lark-cache")
 
 
 @dataclass(frozen=True)
