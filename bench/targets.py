@@ -105,8 +105,9 @@ class TargetServer:
         return process_tree_cpu_seconds(self.pid) if self.pid is not None else None
 
     async def start(self, port: int | None) -> None:
+        """Start a new server process, on `port` or on a free one."""
         if self.name == "reference":
-            await self._start_reference()
+            await self._start_reference(port or 0)
         else:
             await self._start_shared(port or free_port())
 
@@ -123,8 +124,9 @@ class TargetServer:
         elif self.port:
             await _run_script(self._script(), "stop", self.port, _STOP_TIMEOUT)
         self.pid = None
+        self.port = 0
 
-    async def _start_reference(self) -> None:
+    async def _start_reference(self, port: int) -> None:
         env = dict(
             os.environ,
             PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
@@ -133,6 +135,8 @@ class TargetServer:
             sys.executable,
             "-m",
             "bench.serve_reference",
+            "--port",
+            str(port),
             cwd=ROOT,
             env=env,
             stdout=asyncio.subprocess.PIPE,
