@@ -1,8 +1,9 @@
 """Run the reference server alone in this process, on uvloop, until SIGTERM or SIGINT.
 
 The bench starts this as a child so the server's CPU time is its own in /proc.
-It prints `listening PORT` once ready; `--port N` chooses the port (default: a free one). Test mode: any user, any password (PLAIN),
-MUC at conference.localhost, no STARTTLS (loopback, like the other targets).
+It prints `listening PORT` once ready; `--port N` chooses the port (default: a
+free one). Test mode: any user, any password (PLAIN), MUC at conference.localhost,
+no STARTTLS (loopback, like the other targets).
 """
 
 from __future__ import annotations
