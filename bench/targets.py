@@ -2,7 +2,8 @@
 
 - `reference`: bench/serve_reference.py in a child process (uvloop, any password).
 - `prosody`: Prosody 0.12 via ../shared/prosody/prosody-oracle, with the real clock
-  (its frozen test clock stalls bursts of more than about 8 KiB).
+  (its frozen test clock stalls bursts of more than about 8 KiB) unless the scripts
+  run need the frozen one (`real_clock=False`).
 - `ejabberd`: ejabberd 23.01 via ../shared/ejabberd/ejabberd-target.
 
 `../shared` is found next to the repository unless SCANSION_SHARED says otherwise;
@@ -99,6 +100,9 @@ class TargetServer:
     port: int = 0
     pid: int | None = None
     note: str = ""
+    # Prosody's test clock is frozen, which stalls bursts; scripts that check
+    # timestamps need it frozen, load needs it real.
+    real_clock: bool = True
     _process: asyncio.subprocess.Process | None = field(default=None, repr=False)
 
     def cpu_seconds(self) -> float | None:
@@ -173,7 +177,7 @@ class TargetServer:
                 f"{script} is absent: {self.name} needs the shared material "
                 f"(set SCANSION_SHARED to its directory)"
             )
-        await _run_script(script, "start", port, _START_TIMEOUT)
+        await _run_script(script, "start", port, _START_TIMEOUT, real_clock=self.real_clock)
         self.port = port
         state = Path(f"/tmp/prosody-oracle-{port}/prosody.pid")
         if self.name == "ejabberd":
@@ -186,10 +190,14 @@ class TargetServer:
             self.note = f"no pid in {state}: server CPU not measured"
 
 
-async def _run_script(script: Path, command: str, port: int, timeout: float) -> None:
+async def _run_script(
+    script: Path, command: str, port: int, timeout: float, *, real_clock: bool = True
+) -> None:
     """Run a shared start/stop script. Its output goes to a file, not a pipe: the server
     it daemonizes inherits the descriptors and would hold a pipe open forever."""
-    env = dict(os.environ, ORACLE_REAL_CLOCK="1")
+    env = {key: value for key, value in os.environ.items() if key != "ORACLE_REAL_CLOCK"}
+    if real_clock:
+        env["ORACLE_REAL_CLOCK"] = "1"
     with tempfile.TemporaryFile() as errors:
         process = await asyncio.create_subprocess_exec(
             str(script),
