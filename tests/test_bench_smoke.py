@@ -215,3 +215,20 @@ def test_medians_never_hide_a_bad_run() -> None:
     assert combined.lost == 2 and not combined.correct
     assert percentile_ms([1_000_000, 2_000_000, 3_000_000, 4_000_000], 0.5) == 2.0
     assert percentile_ms([1_000_000, 2_000_000, 3_000_000, 4_000_000], 0.99) == 4.0
+
+
+@needs_reference
+def test_harness_overhead_measures_a_script_both_ways() -> None:
+    finished = subprocess.run(
+        [sys.executable, "bench/harness_overhead.py", "--repeat", "1", "specs/core/login.scs"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert finished.returncode == 0, finished.stderr
+    row = next(line for line in finished.stdout.splitlines() if "login.scs" in line)
+    cells = [cell.strip() for cell in row.split("│") if cell.strip()]
+    assert cells[1:3] == ["passed", "6"]  # status, steps: the script ran in split mode
+    assert float(cells[5]) > 0  # harness CPU, measured apart from the server's
+    assert "total: 6 steps" in " ".join(finished.stderr.split())
