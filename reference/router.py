@@ -22,6 +22,7 @@ from reference.accounts import Accounts
 from reference.config import ServerConfig
 from reference.jids import Jid, split_jid
 from reference.offline import OfflineStore
+from reference.outbox import Outbox
 from reference.presence import PresenceHandler, forget_directed
 from reference.roster import RosterStore
 from reference.services import ServerServices
@@ -55,6 +56,7 @@ class Hub:
         self.presence = PresenceHandler(self)
         self.services = ServerServices(self)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.outbox = Outbox()  # sessions' output, one write per connection per loop turn
 
     # -- lifecycle ------------------------------------------------------------
 
