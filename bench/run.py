@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -25,10 +26,11 @@ from rich.table import Table
 from bench.loadgen import Address
 from bench.results import Measurement, combine, failed
 from bench.scenarios import PRESETS, Limits, RunContext, Scenario, ScenarioError, parse_scenario
-from bench.targets import NAMES, SHARED, TargetServer, TargetUnavailable
+from bench.targets import NAMES, SHARED, SHARED_TARGETS, TargetServer, TargetUnavailable
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+BASELINE = "baseline"
 # Above this share of the measured phase on the load generator's own CPU, the rate may be
 # the generator's limit rather than the server's.
 GENERATOR_BUSY_LIMIT = 0.7
@@ -52,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
         "fanout:occupants=50:messages=200:rooms=2, joins:n=200, logins:n=500:concurrency=50",
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs per scenario and target")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="also run the reference server of the source tree DIR (an earlier checkout, "
+        "say) as target 'baseline', interleaved with the others",
+    )
     parser.add_argument("--json", type=Path, help="also write each run and each median here")
     for name in NAMES:
         parser.add_argument(
@@ -87,6 +96,20 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     limits = Limits(run_timeout=args.run_timeout, idle_timeout=args.idle_timeout)
     ports = {name: getattr(args, f"{name}_port") for name in NAMES}
+    if not SHARED.is_dir() and any(name in SHARED_TARGETS for name in names):
+        console.print(
+            f"bench: {SHARED} is absent, so Prosody and ejabberd cannot run; only the reference "
+            "server is measured (set SCANSION_SHARED to the shared material)",
+            markup=False,
+        )
+        names = [name for name in names if name not in SHARED_TARGETS]
+    targets = [TargetServer(name) for name in names]
+    if args.baseline is not None:
+        if not (args.baseline / "bench" / "serve_reference.py").is_file():
+            console.print(f"bench: {args.baseline} has no bench/serve_reference.py", markup=False)
+            return EXIT_USAGE
+        at = names.index("reference") + 1 if "reference" in names else 0
+        targets.insert(at, TargetServer(BASELINE, source=args.baseline.resolve()))
     try:
         import uvloop
     except ImportError:
@@ -94,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         medians = uvloop.run(
-            _bench(names, scenarios, args.repeat, limits, ports, args.json, console)
+            _bench(targets, scenarios, args.repeat, limits, ports, args.json, console)
         )
     except KeyboardInterrupt:
         console.print("bench: interrupted")
@@ -109,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _bench(
-    names: list[str],
+    targets: list[TargetServer],
     scenarios: list[Scenario],
     repeat: int,
     limits: Limits,
@@ -117,27 +140,21 @@ async def _bench(
     json_path: Path | None,
     console: Console,
 ) -> list[Measurement]:
-    if any(name != "reference" for name in names) and not SHARED.is_dir():
-        console.print(
-            f"bench: {SHARED} is absent, so Prosody and ejabberd cannot run; only the reference "
-            "server is measured (set SCANSION_SHARED to the shared material)",
-            markup=False,
-        )
-        names = [name for name in names if name == "reference"]
-    if not names:
-        return []
+    """Every scenario on every target, round after round, each run on a copy of its
+    target's (unstarted) TargetServer."""
     runs: dict[tuple[str, str], list[Measurement]] = {}
     unavailable: dict[str, str] = {}
     sink: TextIO | None = json_path.open("w") if json_path else None
     try:
         for round_number in range(1, repeat + 1):
             for scenario in scenarios:
-                for name in names:
+                for target in targets:
+                    name = target.name
                     if name in unavailable:
                         continue
                     console.print(f"[dim]run {round_number}/{repeat}: {scenario.name} on {name}[/]")
                     measurement = await _run_on_fresh_server(
-                        scenario, name, ports.get(name), limits, unavailable, console
+                        scenario, replace(target), ports.get(name), limits, unavailable, console
                     )
                     if measurement is None:
                         continue
@@ -154,7 +171,7 @@ async def _bench(
 
 async def _run_on_fresh_server(
     scenario: Scenario,
-    name: str,
+    server: TargetServer,
     port: int | None,
     limits: Limits,
     unavailable: dict[str, str],
@@ -162,7 +179,7 @@ async def _run_on_fresh_server(
 ) -> Measurement | None:
     """One run on a server started for it alone, stopped afterwards (Ctrl-C included).
     A target that cannot start is noted in `unavailable` and skipped from then on."""
-    server = TargetServer(name)
+    name = server.name
     try:
         await server.start(port)
     except TargetUnavailable as exc:

@@ -5,6 +5,8 @@
   (its frozen test clock stalls bursts of more than about 8 KiB) unless the scripts
   run need the frozen one (`real_clock=False`).
 - `ejabberd`: ejabberd 23.01 via ../shared/ejabberd/ejabberd-target.
+- any other name: the reference server of another source tree (`source`), such as
+  a checkout of an earlier commit, to measure a change before and after in one run.
 
 `../shared` is found next to the repository unless SCANSION_SHARED says otherwise;
 without it only `reference` can run. Server CPU is the sum of user and system time
@@ -26,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SCANSION_SHARED", ROOT.parent / "shared"))
 NAMES = ("reference", "prosody", "ejabberd")
+SHARED_TARGETS = ("prosody", "ejabberd")
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _START_TIMEOUT = 600.0  # the shared scripts install the Debian package when it is missing
 _STOP_TIMEOUT = 120.0
@@ -103,6 +106,7 @@ class TargetServer:
     # Prosody's test clock is frozen, which stalls bursts; scripts that check
     # timestamps need it frozen, load needs it real.
     real_clock: bool = True
+    source: Path = ROOT  # the source tree whose reference server runs (not Prosody/ejabberd)
     _process: asyncio.subprocess.Process | None = field(default=None, repr=False)
 
     def cpu_seconds(self) -> float | None:
@@ -110,10 +114,10 @@ class TargetServer:
 
     async def start(self, port: int | None) -> None:
         """Start a new server process, on `port` or on a free one."""
-        if self.name == "reference":
-            await self._start_reference(port or 0)
-        else:
+        if self.name in SHARED_TARGETS:
             await self._start_shared(port or free_port())
+        else:
+            await self._start_reference(port or 0)
 
     async def stop(self) -> None:
         if self._process is not None:
@@ -133,7 +137,9 @@ class TargetServer:
     async def _start_reference(self, port: int) -> None:
         env = dict(
             os.environ,
-            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+            PYTHONPATH=os.pathsep.join(
+                filter(None, [str(self.source), os.environ.get("PYTHONPATH")])
+            ),
         )
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -141,7 +147,7 @@ class TargetServer:
             "bench.serve_reference",
             "--port",
             str(port),
-            cwd=ROOT,
+            cwd=self.source,
             env=env,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
