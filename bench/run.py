@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     limits = Limits(run_timeout=args.run_timeout, idle_timeout=args.idle_timeout)
     ports = {name: getattr(args, f"{name}_port") for name in NAMES}
+    ports[BASELINE] = ports["reference"]  # runs never overlap: the two can share a port
     if not SHARED.is_dir() and any(name in SHARED_TARGETS for name in names):
         console.print(
             f"bench: {SHARED} is absent, so Prosody and ejabberd cannot run; only the reference "
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     if not medians:
         return 1
     # Wide enough for every column even when stdout is not a terminal.
-    Console(width=max(Console().width, 180)).print(results_table(medians, scenarios))
+    Console(width=max(Console().width, 200)).print(results_table(medians, scenarios))
     _print_errors(medians, console)
     _warn_when_generator_bound(medians, console)
     return 0
