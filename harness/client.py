@@ -581,8 +581,8 @@ class Client:
 
     def _tune_socket(self, sock: socket.socket | None) -> None:
         """No step may wait on TCP's delays: send small writes at once (no Nagle), and on
-        Linux acknowledge reads at once, so a server that writes an answer in two parts
-        without TCP_NODELAY (Prosody) is not held back 40 ms by our delayed ACK."""
+        Linux acknowledge what arrives at once, so a server that writes an answer in two
+        parts without TCP_NODELAY (Prosody) is not held back 40 ms by our delayed ACK."""
         if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
             return
         with contextlib.suppress(OSError):
@@ -592,7 +592,9 @@ class Client:
             self._ack_now()
 
     def _ack_now(self) -> None:
-        """Re-arm TCP_QUICKACK: Linux clears it by itself after a while, so set it per read."""
+        """Re-arm TCP_QUICKACK after every read and write: Linux leaves quick-ACK mode by
+        itself once the connection looks interactive. Armed after a write, the kernel
+        acknowledges the answer on arrival, before this process even gets to read it."""
         if self._quickack_socket is not None:
             try:
                 self._quickack_socket.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
@@ -603,6 +605,7 @@ class Client:
         if self.on_traffic is not None:
             self.on_traffic("out", data)
         self._transport.write(data)  # type: ignore[union-attr]
+        self._ack_now()
 
     async def _drain(self) -> None:
         if self._drain_waiter is None or self._drain_waiter.done():

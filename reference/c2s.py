@@ -1,10 +1,11 @@
 """One client connection: stream negotiation (RFC 6120) and stanza I/O.
 
 An asyncio Protocol rather than streams: bytes go straight from `data_received`
-into the stream parser and from the router into `transport.write`, with no task
-or buffer copy per stanza. Anything wrong on the stream (bad XML, oversized
-stanza, stanza before authentication) ends this stream alone with the RFC 6120
-stream error; other sessions never notice.
+into the stream parser, with no task per stanza, and what the router sends a
+session in one loop turn leaves in one `transport.write` (reference/outbox.py).
+Anything wrong on the stream (bad XML, oversized stanza, stanza before
+authentication) ends this stream alone with the RFC 6120 stream error; other
+sessions never notice.
 """
 
 from __future__ import annotations

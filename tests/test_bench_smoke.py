@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -81,6 +82,8 @@ def test_command_line_without_shared_runs_reference_only(tmp_path: Path) -> None
             "bench/run.py",
             "--targets",
             "reference,prosody",
+            "--baseline",
+            str(ROOT),
             "--scenarios",
             "fanout:occupants=3:messages=5,logins:n=5:concurrency=2",
             "--repeat",
@@ -95,16 +98,35 @@ def test_command_line_without_shared_runs_reference_only(tmp_path: Path) -> None
         timeout=120,
     )
     assert finished.returncode == 0, finished.stderr
-    assert "absent, so Prosody and ejabberd cannot run" in " ".join(finished.stderr.split())
+    stderr = " ".join(finished.stderr.split())
+    assert "absent, so Prosody and ejabberd cannot run" in stderr
     assert "fan-out: 3 occupants, 5 messages" in finished.stdout
+    assert "µs/delivery" in finished.stdout and "ms/login" in finished.stdout
     lines = [json.loads(line) for line in results.read_text().splitlines()]
-    assert [line["kind"] for line in lines].count("run") == 4
+    assert [line["kind"] for line in lines].count("run") == 8  # 2 scenarios x 2 targets x 2
+    pids = re.findall(r"(?:reference|baseline) on 127\.0\.0\.1:\d+ \(pid (\d+)\)", stderr)
+    assert len(pids) == len(set(pids)) == 8, "a fresh server process for every run"
     medians = [line for line in lines if line["kind"] == "median"]
-    assert {m["scenario"] for m in medians} == {
-        "fan-out: 3 occupants, 5 messages",
-        "logins: 5, 2 at a time",
+    assert {(m["scenario"], m["target"]) for m in medians} == {
+        (scenario, target)
+        for scenario in ("fan-out: 3 occupants, 5 messages", "logins: 5, 2 at a time")
+        for target in ("reference", "baseline")
     }
     assert all(m["runs"] == 2 and m["lost"] == 0 and m["done"] == m["expected"] for m in medians)
+
+
+@needs_reference
+def test_round_trips_and_processes_measure_passing_runs() -> None:
+    scripts = ["specs/core/login.scs", "specs/core/software_version.scs"]
+    for command in (
+        ["bench/round_trips.py", "--target", "reference", "--repeat", "1", *scripts],
+        ["bench/processes.py", "--repeat", "1", *scripts],
+    ):
+        finished = subprocess.run(
+            [sys.executable, *command], cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
+        assert finished.returncode == 0, finished.stderr
+        assert "2 scripts" in finished.stdout or "2/2" in finished.stdout, finished.stdout
 
 
 @pytest.fixture
