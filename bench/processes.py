@@ -3,11 +3,10 @@
 `scansion-py run --jobs N` runs N scripts at once against the embedded reference
 server, one fresh server per script, all in one process: one core does the
 harness's and every server's work. This runs the same scripts (default: specs/)
-three ways, interleaved round by round, each through the real command line:
-
-- `1 process, --jobs 1`: one script at a time;
-- `1 process, --jobs 2`: two at a time in one process;
-- `2 processes, --jobs 1 each`: the scripts split in two halves run side by side.
+in five ways, interleaved round by round, each through the real command line:
+one process with `--jobs 1`, `2` and `4`, and the scripts split in two halves
+run by two processes side by side with `--jobs 1` and `2` each (as many scripts
+at once as one process with `--jobs 2` and `4`).
 
 It prints the median wall time and CPU of each way (CPU of all processes
 together, start-up included) and the speed-up over one script at a time.
@@ -46,6 +45,8 @@ WAYS = (
     Way("1 process, --jobs 1", 1, 1),
     Way("1 process, --jobs 2", 2, 1),
     Way("2 processes, --jobs 1 each", 1, 2),
+    Way("1 process, --jobs 4", 4, 1),
+    Way("2 processes, --jobs 2 each", 2, 2),
 )
 
 
