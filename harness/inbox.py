@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from harness.matcher import match, match_captures
+from harness.matcher import MatchResult, match, match_captures
 
 
 class ReceiveTimeout(Exception):
@@ -34,12 +34,14 @@ class ReceiveTimeout(Exception):
         closest: etree._Element | None,
         explanation: str,
         buffered: int,
+        closest_match: MatchResult | None = None,
     ) -> None:
         super().__init__(explanation)
         self.expected = expected
         self.closest = closest
         self.explanation = explanation
         self.buffered = buffered
+        self.closest_match = closest_match  # where the closest stanza differs, for reports
 
 
 class UnexpectedStanza(Exception):
@@ -139,9 +141,9 @@ class Inbox:
 
     async def receive_nothing(self, quiet_period: float) -> None:
         """Pass if no stanza arrived since the previous step began, nor in the quiet period."""
-        for number, stanza in self._buffer.items():
+        for number, buffered in self._buffer.items():
             if number >= self._previous_step_start:
-                raise UnexpectedStanza(stanza)
+                raise UnexpectedStanza(buffered)
         if self._close_reason is not None:
             return  # a closed stream can deliver nothing more
         future: asyncio.Future[etree._Element | None] = asyncio.get_running_loop().create_future()
@@ -187,4 +189,4 @@ class Inbox:
                 f"{cause}; closest of {count} buffered stanza{'s' if count > 1 else ''}:\n"
                 f"{closest_result.explanation}"
             )
-        return ReceiveTimeout(expected, closest, explanation, len(self._buffer))
+        return ReceiveTimeout(expected, closest, explanation, len(self._buffer), closest_result)

@@ -24,9 +24,12 @@ from lark.visitors import Discard
 
 from harness import stanza_text
 from harness.model import Action, Actor, Script, Step
+from protocol.jid import JID, split_jid
 
 GRAMMAR = Path(__file__).with_name("scs.lark")
 ACTOR_KINDS = ("Client",)
+ACTOR_PROPERTIES = ("jid", "password", "resource")
+_STRICT_VALUE = re.compile(r"""\bscansion:strict\s*=\s*(["'])(?P<value>.*?)\1""")
 
 
 class ScriptError(Exception):
@@ -89,6 +92,7 @@ def parse_text(text: str, path: Path) -> Script:
     script, errors = _analyse(text, path)
     if errors:
         raise errors[0]
+    assert script is not None, "a script that parsed without errors"
     return script
 
 
@@ -163,6 +167,7 @@ class _Property:
     value: str
     line: int
     column: int
+    value_column: int
 
 
 @dataclass(frozen=True)
@@ -236,8 +241,10 @@ class _ToModel(Transformer):
 
     def property(self, children: list[Token]) -> _Property:
         key = children[0]
-        value = str(children[1]) if len(children) > 1 else ""
-        return _Property(str(key), value, key.line, key.column)
+        if len(children) > 1:
+            value = children[1]
+            return _Property(str(key), str(value), *_where(key), _where(value)[1])
+        return _Property(str(key), "", *_where(key), _where(key)[1])
 
     def body(self, children: list[_ParsedStep]) -> list[_ParsedStep]:
         return children
@@ -268,7 +275,7 @@ class _ToModel(Transformer):
         xml = textwrap.dedent(raw)
         # The first line is never blank, so it shows how much indentation went.
         indent = len(raw.partition("\n")[0]) - len(xml.partition("\n")[0])
-        return _Block(xml, lines[0].line, indent)
+        return _Block(xml, _where(lines[0])[0], indent)
 
     @staticmethod
     def _step(name: _Name, action: Action, block: _Block | None) -> _ParsedStep:
@@ -504,6 +511,12 @@ def _analyse(text: str, path: Path) -> tuple[Script | None, list[ScriptError]]:
     return script, [problem.error(path, lines) for problem in problems]
 
 
+def _where(token: Token) -> tuple[int, int]:
+    """A lexed token's line and column (always set by the lexer, optional in Lark's types)."""
+    assert token.line is not None and token.column is not None
+    return token.line, token.column
+
+
 @dataclass(frozen=True)
 class _Problem:
     line: int
@@ -527,8 +540,7 @@ def _check_declarations(
         if kind not in ACTOR_KINDS:
             problems.append(
                 _Problem(
-                    kind.line,
-                    kind.column,
+                    *_where(kind),
                     f"unknown object kind '{kind}'",
                     _did_you_mean(str(kind), ACTOR_KINDS) or "scripts declare '[Client] Name'",
                 )
@@ -539,6 +551,7 @@ def _check_declarations(
                 problems.append(
                     _Problem(prop.line, prop.column, f"property '{prop.key}' is given twice")
                 )
+            _check_property(prop, properties.get("jid"), problems)
             properties[prop.key] = prop.value
         if not properties.get("jid"):
             problems.append(
@@ -564,6 +577,38 @@ def _check_declarations(
             Actor(name.text, str(kind), MappingProxyType(properties), name.line, name.column)
         )
     return actors
+
+
+def _check_property(prop: _Property, jid: str | None, problems: list[_Problem]) -> None:
+    """Known keys only, and addresses the client can log in with (not a late failure)."""
+    if prop.key not in ACTOR_PROPERTIES:
+        problems.append(
+            _Problem(
+                prop.line,
+                prop.column,
+                f"unknown actor property '{prop.key}'",
+                _did_you_mean(prop.key, ACTOR_PROPERTIES)
+                or "actors take " + ", ".join(f"'{key}'" for key in ACTOR_PROPERTIES),
+            )
+        )
+        return
+    if prop.key == "password" or (prop.key == "resource" and not (jid and split_jid(jid))):
+        return  # a resource is checked against a valid jid only
+    address = prop.value if prop.key == "jid" else f"{jid}/{prop.value}"
+    try:
+        parsed = JID.parse(address)
+    except ValueError as exc:
+        problems.append(_Problem(prop.line, prop.value_column, str(exc)))
+        return
+    if prop.key == "jid" and not parsed.local:
+        problems.append(
+            _Problem(
+                prop.line,
+                prop.value_column,
+                f"a client's jid needs a localpart: {prop.value!r}",
+                "write it as user@domain, e.g. 'jid: romeo@localhost'",
+            )
+        )
 
 
 def _check_step(parsed: _ParsedStep, names: list[str], problems: list[_Problem]) -> None:
@@ -610,6 +655,14 @@ def _check_block(block: _Block, names: list[str], problems: list[_Problem]) -> N
             )
     # Same-length placeholders keep every column of the block where it was.
     placeholders = stanza_text.VARIABLE.sub(lambda m: "x" * len(m.group()), block.xml)
+    for match in _STRICT_VALUE.finditer(placeholders):
+        if match["value"] not in ("true", "false"):
+            problems.append(
+                _Problem(
+                    *at(match.start("value")),
+                    f"scansion:strict must be 'true' or 'false', not {match['value']!r}",
+                )
+            )
     try:
         stanza_text.parse_block(placeholders)
     except stanza_text.BlockSyntaxError as exc:

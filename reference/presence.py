@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from protocol import namespaces as ns
+from protocol.jid import JID, bare_of, split_jid
 from reference import roster as rosters
 from reference import wire
-from reference.jids import Jid, bare_of, split_jid
 
 if TYPE_CHECKING:
     from reference.c2s import ClientSession
@@ -89,6 +89,8 @@ class PresenceHandler:
         if jid is None:
             self.hub.bounce(stanza, "modify", "jid-malformed")
             return
+        if jid.full != to:
+            stanza.set("to", jid.full)  # prepared, as the addressee and its errors name it
         if kind == "probe" and jid.resource:
             # A probe of one resource (a MUC occupant) goes as addressed, not to the account.
             self.hub.deliver(stanza, jid)
@@ -141,11 +143,12 @@ class PresenceHandler:
         hub = self.hub
         bare = session.bare_jid
         full = session.full_jid
-        roster = hub.rosters.peek(bare)  # type: ignore[arg-type]
+        assert bare is not None and full is not None, "only bound sessions send presence"
+        roster = hub.rosters.peek(bare)
         if roster is not None:
             for contact, item in list(roster.items.items()):
                 if item.subscription in ("both", "to"):
-                    probe = wire.make("presence", {"type": "probe", "from": full, "to": contact})  # type: ignore[dict-item]
+                    probe = wire.make("presence", {"type": "probe", "from": full, "to": contact})
                     self._route(probe)
         for other in others:
             if other.presence is not None:
@@ -161,10 +164,10 @@ class PresenceHandler:
                 if item.ask:
                     request = wire.make(
                         "presence", {"type": "subscribe", "from": bare, "to": contact}
-                    )  # type: ignore[dict-item]
+                    )
                     self._route(request)
         if _priority(stanza) >= 0:
-            for message in hub.offline.take(bare):  # type: ignore[arg-type]
+            for message in hub.offline.take(bare):
                 session.send_stanza(message)
 
     def session_ended(self, session: ClientSession) -> None:
@@ -239,7 +242,7 @@ class PresenceHandler:
         else:
             self.hub.bounce(stanza, "modify", "bad-request", "Invalid presence type")
 
-    def inbound_full(self, stanza: etree._Element, jid: Jid, session: ClientSession | None) -> None:
+    def inbound_full(self, stanza: etree._Element, jid: JID, session: ClientSession | None) -> None:
         kind = stanza.get("type")
         if kind in _SUBSCRIPTION_TYPES:
             self._inbound_subscription(stanza, jid.bare)
