@@ -229,7 +229,7 @@ class Client:
         self._drain_waiter: asyncio.Future[None] | None = None
         self._phase = "not connected"
         self._iq_counter = 0
-        self._quickack_socket: socket.socket | None = None
+        self._quickack: tuple[socket.socket, int] | None = None  # (socket, TCP_QUICKACK)
 
     @property
     def encrypted(self) -> bool:
@@ -599,18 +599,19 @@ class Client:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if _QUICKACK is not None:
-            self._quickack_socket = sock
+            self._quickack = (sock, _QUICKACK)
             self._ack_now()
 
     def _ack_now(self) -> None:
         """Re-arm TCP_QUICKACK after every read and write: Linux leaves quick-ACK mode by
         itself once the connection looks interactive. Armed after a write, the kernel
         acknowledges the answer on arrival, before this process even gets to read it."""
-        if self._quickack_socket is not None:
+        if self._quickack is not None:
+            sock, option = self._quickack
             try:
-                self._quickack_socket.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+                sock.setsockopt(socket.IPPROTO_TCP, option, 1)
             except OSError:
-                self._quickack_socket = None
+                self._quickack = None
 
     def _write(self, data: bytes) -> None:
         if self.on_traffic is not None:
