@@ -52,13 +52,16 @@ class ScriptCost:
         return max(0.0, self.split_wall_s - self.designed_wait_s) / max(self.steps, 1) * 1000
 
 
-async def measure(paths: list[Path], repeat: int) -> list[ScriptCost]:
+async def measure(paths: list[Path], repeat: int, port: int | None = None) -> list[ScriptCost]:
     from harness.model import Action
     from harness.parser import parse_file
     from harness.runner import RunOptions, run_on_target
-    from harness.targets import parse_target
+    from harness.targets import EMBEDDED_QUIET_PERIOD, parse_target
 
-    options = RunOptions(tls="off")
+    # Both modes run the reference server, which has routed everything by the time it
+    # answers the harness's ping: the embedded target's quiet period fits both.
+    options = RunOptions(tls="off", quiet_period=EMBEDDED_QUIET_PERIOD)
+    quiet_period = EMBEDDED_QUIET_PERIOD
     costs = []
     for path in paths:
         script = parse_file(path)
@@ -66,7 +69,7 @@ async def measure(paths: list[Path], repeat: int) -> list[ScriptCost]:
         runs: list[ScriptCost] = []
         for _ in range(repeat):
             server = TargetServer("reference")
-            await server.start(None)
+            await server.start(port)
             try:
                 target = parse_target(f"127.0.0.1:{server.port}")
                 server_cpu0 = server.cpu_seconds()
@@ -84,7 +87,7 @@ async def measure(paths: list[Path], repeat: int) -> list[ScriptCost]:
                     name=path.name,
                     status=str(result.status),
                     steps=len(script.steps),
-                    designed_wait_s=waits * options.quiet_period,
+                    designed_wait_s=waits * quiet_period,
                     split_wall_s=split_wall,
                     harness_cpu_s=harness_cpu,
                     server_cpu_s=None
@@ -152,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("scripts", nargs="*", type=Path, help=f"default: {SEEDS}/*.scs")
     parser.add_argument("--repeat", type=int, default=3, help="runs per script (default 3)")
+    parser.add_argument(
+        "--port", type=int, help="the split-mode reference server's port (default: a free one)"
+    )
     args = parser.parse_args(argv)
     console = Console(stderr=True)
     paths = args.scripts or sorted(SEEDS.glob("*.scs"))
@@ -167,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     import uvloop
 
     try:
-        costs = uvloop.run(measure(paths, max(1, args.repeat)))
+        costs = uvloop.run(measure(paths, max(1, args.repeat), args.port))
     except TargetUnavailable as exc:
         console.print(f"harness_overhead: {exc}", markup=False)
         return 2

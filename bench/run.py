@@ -1,17 +1,19 @@
 """Compare XMPP servers under load: `python bench/run.py [--targets ...] [--scenarios ...]`.
 
-Starts each target in its own process, runs every scenario on every target
-(interleaved, so a noisy neighbour hurts all targets alike), repeats, and prints
-the medians in one table with the reference server's throughput relative to the
-others. `--json FILE` also writes every run and every median as JSON lines.
+Runs every scenario on every target, interleaved (so a noisy neighbour hurts all
+targets alike), each run on a fresh server process (a server that has served
+earlier runs is slower: Prosody's CPU per delivery grows as it ages), repeats,
+and prints the medians in one table: server CPU per unit first, the rates next,
+each with the other targets' ratio to the reference server. `--json FILE` also
+writes every run and every median as JSON lines.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -24,10 +26,14 @@ from rich.table import Table
 from bench.loadgen import Address
 from bench.results import Measurement, combine, failed
 from bench.scenarios import PRESETS, Limits, RunContext, Scenario, ScenarioError, parse_scenario
-from bench.targets import NAMES, SHARED, TargetServer, TargetUnavailable
+from bench.targets import NAMES, SHARED, SHARED_TARGETS, TargetServer, TargetUnavailable
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+BASELINE = "baseline"
+# Above this share of the measured phase on the load generator's own CPU, the rate may be
+# the generator's limit rather than the server's.
+GENERATOR_BUSY_LIMIT = 0.7
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,9 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
         "fanout:occupants=50:messages=200:rooms=2, joins:n=200, logins:n=500:concurrency=50",
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs per scenario and target")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="also run the reference server of the source tree DIR (an earlier checkout, "
+        "say) as target 'baseline', interleaved with the others",
+    )
     parser.add_argument("--json", type=Path, help="also write each run and each median here")
-    parser.add_argument("--prosody-port", type=int, help="Prosody's port (default: a free one)")
-    parser.add_argument("--ejabberd-port", type=int, help="ejabberd's port (default: a free one)")
+    for name in NAMES:
+        parser.add_argument(
+            f"--{name}-port", type=int, help=f"{name}'s port (default: a free one per run)"
+        )
     parser.add_argument(
         "--run-timeout", type=float, default=120.0, help="longest measured phase, s (default 120)"
     )
@@ -80,7 +95,22 @@ def main(argv: list[str] | None = None) -> int:
         console.print("bench: --repeat must be between 1 and 100")
         return EXIT_USAGE
     limits = Limits(run_timeout=args.run_timeout, idle_timeout=args.idle_timeout)
-    ports = {"prosody": args.prosody_port, "ejabberd": args.ejabberd_port}
+    ports = {name: getattr(args, f"{name}_port") for name in NAMES}
+    ports[BASELINE] = ports["reference"]  # runs never overlap: the two can share a port
+    if not SHARED.is_dir() and any(name in SHARED_TARGETS for name in names):
+        console.print(
+            f"bench: {SHARED} is absent, so Prosody and ejabberd cannot run; only the reference "
+            "server is measured (set SCANSION_SHARED to the shared material)",
+            markup=False,
+        )
+        names = [name for name in names if name not in SHARED_TARGETS]
+    targets = [TargetServer(name) for name in names]
+    if args.baseline is not None:
+        if not (args.baseline / "bench" / "serve_reference.py").is_file():
+            console.print(f"bench: {args.baseline} has no bench/serve_reference.py", markup=False)
+            return EXIT_USAGE
+        at = names.index("reference") + 1 if "reference" in names else 0
+        targets.insert(at, TargetServer(BASELINE, source=args.baseline.resolve()))
     try:
         import uvloop
     except ImportError:
@@ -88,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         medians = uvloop.run(
-            _bench(names, scenarios, args.repeat, limits, ports, args.json, console)
+            _bench(targets, scenarios, args.repeat, limits, ports, args.json, console)
         )
     except KeyboardInterrupt:
         console.print("bench: interrupted")
@@ -96,14 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     if not medians:
         return 1
     # Wide enough for every column even when stdout is not a terminal.
-    Console(width=max(Console().width, 180)).print(results_table(medians, scenarios))
+    Console(width=max(Console().width, 200)).print(results_table(medians, scenarios))
     _print_errors(medians, console)
     _warn_when_generator_bound(medians, console)
     return 0
 
 
 async def _bench(
-    names: list[str],
+    targets: list[TargetServer],
     scenarios: list[Scenario],
     repeat: int,
     limits: Limits,
@@ -111,27 +141,25 @@ async def _bench(
     json_path: Path | None,
     console: Console,
 ) -> list[Measurement]:
-    if any(name != "reference" for name in names) and not SHARED.is_dir():
-        console.print(
-            f"bench: {SHARED} is absent, so Prosody and ejabberd cannot run; only the reference "
-            "server is measured (set SCANSION_SHARED to the shared material)",
-            markup=False,
-        )
-        names = [name for name in names if name == "reference"]
-    if not names:
-        return []
-    servers = await _start_all(names, ports, console)
+    """Every scenario on every target, round after round, each run on a copy of its
+    target's (unstarted) TargetServer."""
     runs: dict[tuple[str, str], list[Measurement]] = {}
+    unavailable: dict[str, str] = {}
     sink: TextIO | None = json_path.open("w") if json_path else None
     try:
         for round_number in range(1, repeat + 1):
             for scenario in scenarios:
-                for server in servers:
-                    console.print(
-                        f"[dim]run {round_number}/{repeat}: {scenario.name} on {server.name}[/]"
+                for target in targets:
+                    name = target.name
+                    if name in unavailable:
+                        continue
+                    console.print(f"[dim]run {round_number}/{repeat}: {scenario.name} on {name}[/]")
+                    measurement = await _run_on_fresh_server(
+                        scenario, replace(target), ports.get(name), limits, unavailable, console
                     )
-                    measurement = await _run_one(scenario, server, limits)
-                    runs.setdefault((scenario.name, server.name), []).append(measurement)
+                    if measurement is None:
+                        continue
+                    runs.setdefault((scenario.name, name), []).append(measurement)
                     _write_json(sink, "run", measurement, round=round_number)
         medians = [combine(group) for group in runs.values()]
         for median in medians:
@@ -140,33 +168,33 @@ async def _bench(
     finally:
         if sink is not None:
             sink.close()
-        await asyncio.gather(*(server.stop() for server in servers))
 
 
-async def _start_all(
-    names: list[str], ports: dict[str, int | None], console: Console
-) -> list[TargetServer]:
-    servers = [TargetServer(name) for name in names]
-    outcomes = await asyncio.gather(
-        *(server.start(ports.get(server.name)) for server in servers), return_exceptions=True
-    )
-    started = []
-    for server, outcome in zip(servers, outcomes, strict=True):
-        if isinstance(outcome, TargetUnavailable):
-            console.print(f"bench: {server.name} skipped: {outcome}", markup=False)
-        elif isinstance(outcome, BaseException):
-            raise outcome
-        else:
-            console.print(f"[dim]{server.name} on 127.0.0.1:{server.port} ({server.note})[/]")
-            started.append(server)
-    return started
-
-
-async def _run_one(scenario: Scenario, server: TargetServer, limits: Limits) -> Measurement:
-    if server.pid is not None and server.cpu_seconds() is None:
-        return failed(scenario.name, server.name, scenario.unit, "the server process is gone")
-    context = RunContext(Address("127.0.0.1", server.port), server.name, server.cpu_seconds, limits)
-    return await scenario.run(context)
+async def _run_on_fresh_server(
+    scenario: Scenario,
+    server: TargetServer,
+    port: int | None,
+    limits: Limits,
+    unavailable: dict[str, str],
+    console: Console,
+) -> Measurement | None:
+    """One run on a server started for it alone, stopped afterwards (Ctrl-C included).
+    A target that cannot start is noted in `unavailable` and skipped from then on."""
+    name = server.name
+    try:
+        await server.start(port)
+    except TargetUnavailable as exc:
+        unavailable[name] = str(exc)
+        console.print(f"bench: {name} skipped: {exc}", markup=False)
+        return None
+    try:
+        console.print(f"[dim]  {name} on 127.0.0.1:{server.port} ({server.note})[/]")
+        if server.pid is not None and server.cpu_seconds() is None:
+            return failed(scenario.name, name, scenario.unit, "the server process is gone")
+        context = RunContext(Address("127.0.0.1", server.port), name, server.cpu_seconds, limits)
+        return await scenario.run(context)
+    finally:
+        await server.stop()
 
 
 def _write_json(sink: TextIO | None, kind: str, measurement: Measurement, **extra: Any) -> None:
@@ -179,12 +207,20 @@ def _number(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def _cpu_per_unit_us(measured: Measurement) -> float | None:
-    """Server CPU per delivery, join or login: comparable even when the generator limits."""
+# Server CPU per unit is shown in the unit that keeps it readable: µs per delivery, ms per
+# join or login.
+_PER_UNIT_SCALE = {"deliveries/s": (1e6, "µs/delivery"), "joins/s": (1e3, "ms/join")}
+_LOGIN_SCALE = (1e3, "ms/login")
+
+
+def cpu_per_unit(measured: Measurement) -> tuple[float, str] | None:
+    """Server CPU per delivery, join or login, and its unit: comparable even when the load
+    generator, not the server, set the rate."""
     done_per_run = measured.done / measured.runs
     if measured.server_cpu_s is None or done_per_run == 0:
         return None
-    return measured.server_cpu_s / done_per_run * 1e6
+    scale, unit = _PER_UNIT_SCALE.get(measured.unit, _LOGIN_SCALE)
+    return measured.server_cpu_s / done_per_run * scale, unit
 
 
 def _count(value: int | None) -> str:
@@ -193,19 +229,26 @@ def _count(value: int | None) -> str:
     return "0" if value == 0 else f"[bold red]{value}[/]"
 
 
+def _ratio(numerator: float | None, denominator: float | None) -> str:
+    if numerator is None or denominator is None or denominator <= 0:
+        return "-"
+    return f"{numerator / denominator:.1f}x"
+
+
 def results_table(medians: list[Measurement], scenarios: list[Scenario]) -> Table:
     runs = max(m.runs for m in medians)
     table = Table(
-        title=f"Median of {runs} run(s) per scenario and target",
-        caption="done: over all runs; µs/unit: server CPU per delivery, join or login; "
-        "lost/dup/ooo: deliveries lost, duplicated, out of order (summed over runs); "
-        "ref/this: reference rate divided by this target's",
+        title=f"Median of {runs} run(s) per scenario and target, a fresh server per run",
+        caption="srv CPU/unit: the server's CPU per delivery, join or login (lower is better); "
+        "CPU x ref: that figure over the reference server's; rate x ref: the reference "
+        "server's rate over this target's; done: over all runs; gen busy: the load "
+        "generator's CPU over the phase; lost/dup/ooo: summed over runs",
     )
     table.add_column("scenario", no_wrap=True)
     table.add_column("target", no_wrap=True)
-    for column in ("rate", "done", "p50 ms", "p99 ms", "srv CPU s", "µs/unit", "gen CPU s"):
+    for column in ("srv CPU/unit", "CPU x ref", "rate", "rate x ref", "done"):
         table.add_column(column, justify="right", no_wrap=True)
-    for column in ("lost", "dup", "ooo", "ref/this"):
+    for column in ("p50 ms", "p99 ms", "srv CPU s", "gen busy", "lost", "dup", "ooo"):
         table.add_column(column, justify="right", no_wrap=True)
     by_scenario: dict[str, list[Measurement]] = {}
     for median in medians:
@@ -213,26 +256,35 @@ def results_table(medians: list[Measurement], scenarios: list[Scenario]) -> Tabl
     for scenario in scenarios:
         group = by_scenario.get(scenario.name, [])
         reference = next((m for m in group if m.target == "reference"), None)
+        reference_cpu = cpu_per_unit(reference) if reference is not None else None
         for index, measured in enumerate(group):
-            ratio = "-"
-            if reference is not None and measured is not reference and measured.throughput > 0:
-                ratio = f"{reference.throughput / measured.throughput:.2f}x"
+            per_unit = cpu_per_unit(measured)
+            is_other = reference is not None and measured is not reference
             done = f"{measured.done}/{measured.expected}"
             label = (scenario.name, f"[dim]{scenario.unit}[/]")
             table.add_row(
                 label[0] if index == 0 else label[1] if index == 1 else "",
                 measured.target,
+                "-" if per_unit is None else f"{per_unit[0]:,.1f} {per_unit[1]}",
+                _ratio(
+                    per_unit[0] if per_unit and is_other else None,
+                    reference_cpu[0] if reference_cpu else None,
+                ),
                 f"{measured.throughput:,.0f}",
+                _ratio(
+                    reference.throughput if reference is not None and is_other else None,
+                    measured.throughput,
+                ),
                 done if measured.done == measured.expected else f"[bold red]{done}[/]",
                 _number(measured.p50_ms),
                 _number(measured.p99_ms),
                 _number(measured.server_cpu_s, 2),
-                _number(_cpu_per_unit_us(measured)),
-                _number(measured.loadgen_cpu_s, 2),
+                "-"
+                if measured.seconds <= 0
+                else f"{measured.loadgen_cpu_s / measured.seconds:.0%}",
                 _count(measured.lost),
                 _count(measured.duplicated),
                 _count(measured.out_of_order),
-                ratio,
                 end_section=index == len(group) - 1,
             )
     return table
@@ -250,7 +302,10 @@ def _print_errors(medians: list[Measurement], console: Console) -> None:
 def _warn_when_generator_bound(medians: list[Measurement], console: Console) -> None:
     """A rate is the server's only while the load generator has CPU to spare."""
     for measured in medians:
-        if measured.seconds > 0 and measured.loadgen_cpu_s > 0.7 * measured.seconds:
+        if (
+            measured.seconds > 0
+            and measured.loadgen_cpu_s > GENERATOR_BUSY_LIMIT * measured.seconds
+        ):
             busy = measured.loadgen_cpu_s / measured.seconds
             console.print(
                 f"note: {measured.scenario} on {measured.target}: the load generator was busy "

@@ -1,23 +1,25 @@
 """Run the reference server alone in this process, on uvloop, until SIGTERM or SIGINT.
 
 The bench starts this as a child so the server's CPU time is its own in /proc.
-It prints `listening PORT` once ready. Test mode: any user, any password (PLAIN),
-MUC at conference.localhost, no STARTTLS (loopback, like the other targets).
+It prints `listening PORT` once ready; `--port N` chooses the port (default: a
+free one). Test mode: any user, any password (PLAIN), MUC at conference.localhost,
+no STARTTLS (loopback, like the other targets).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import signal
 import sys
 
 
-async def serve() -> None:
+async def serve(port: int) -> None:
     from reference.config import ServerConfig
     from reference.server import ReferenceServer
 
-    server = ReferenceServer(ServerConfig(starttls=False))
+    server = ReferenceServer(ServerConfig(port=port, starttls=False))
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -30,7 +32,13 @@ async def serve() -> None:
         await server.stop()
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.serve_reference",
+        description="Run the reference server for the bench; prints `listening PORT`.",
+    )
+    parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     try:
         import uvloop
@@ -38,7 +46,7 @@ def main() -> int:
         print("uvloop is not installed; the bench needs it (pip install uvloop)", file=sys.stderr)
         return 2
     try:
-        uvloop.run(serve())
+        uvloop.run(serve(args.port))
     except ImportError as exc:
         print(f"the reference server cannot be loaded: {exc}", file=sys.stderr)
         return 2

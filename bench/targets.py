@@ -2,8 +2,11 @@
 
 - `reference`: bench/serve_reference.py in a child process (uvloop, any password).
 - `prosody`: Prosody 0.12 via ../shared/prosody/prosody-oracle, with the real clock
-  (its frozen test clock stalls bursts of more than about 8 KiB).
+  (its frozen test clock stalls bursts of more than about 8 KiB) unless the scripts
+  run need the frozen one (`real_clock=False`).
 - `ejabberd`: ejabberd 23.01 via ../shared/ejabberd/ejabberd-target.
+- any other name: the reference server of another source tree (`source`), such as
+  a checkout of an earlier commit, to measure a change before and after in one run.
 
 `../shared` is found next to the repository unless SCANSION_SHARED says otherwise;
 without it only `reference` can run. Server CPU is the sum of user and system time
@@ -25,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("SCANSION_SHARED", ROOT.parent / "shared"))
 NAMES = ("reference", "prosody", "ejabberd")
+SHARED_TARGETS = ("prosody", "ejabberd")
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 _START_TIMEOUT = 600.0  # the shared scripts install the Debian package when it is missing
 _STOP_TIMEOUT = 120.0
@@ -99,16 +103,21 @@ class TargetServer:
     port: int = 0
     pid: int | None = None
     note: str = ""
+    # Prosody's test clock is frozen, which stalls bursts; scripts that check
+    # timestamps need it frozen, load needs it real.
+    real_clock: bool = True
+    source: Path = ROOT  # the source tree whose reference server runs (not Prosody/ejabberd)
     _process: asyncio.subprocess.Process | None = field(default=None, repr=False)
 
     def cpu_seconds(self) -> float | None:
         return process_tree_cpu_seconds(self.pid) if self.pid is not None else None
 
     async def start(self, port: int | None) -> None:
-        if self.name == "reference":
-            await self._start_reference()
-        else:
+        """Start a new server process, on `port` or on a free one."""
+        if self.name in SHARED_TARGETS:
             await self._start_shared(port or free_port())
+        else:
+            await self._start_reference(port or 0)
 
     async def stop(self) -> None:
         if self._process is not None:
@@ -123,17 +132,22 @@ class TargetServer:
         elif self.port:
             await _run_script(self._script(), "stop", self.port, _STOP_TIMEOUT)
         self.pid = None
+        self.port = 0
 
-    async def _start_reference(self) -> None:
+    async def _start_reference(self, port: int) -> None:
         env = dict(
             os.environ,
-            PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+            PYTHONPATH=os.pathsep.join(
+                filter(None, [str(self.source), os.environ.get("PYTHONPATH")])
+            ),
         )
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             "bench.serve_reference",
-            cwd=ROOT,
+            "--port",
+            str(port),
+            cwd=self.source,
             env=env,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -169,7 +183,7 @@ class TargetServer:
                 f"{script} is absent: {self.name} needs the shared material "
                 f"(set SCANSION_SHARED to its directory)"
             )
-        await _run_script(script, "start", port, _START_TIMEOUT)
+        await _run_script(script, "start", port, _START_TIMEOUT, real_clock=self.real_clock)
         self.port = port
         state = Path(f"/tmp/prosody-oracle-{port}/prosody.pid")
         if self.name == "ejabberd":
@@ -182,10 +196,14 @@ class TargetServer:
             self.note = f"no pid in {state}: server CPU not measured"
 
 
-async def _run_script(script: Path, command: str, port: int, timeout: float) -> None:
+async def _run_script(
+    script: Path, command: str, port: int, timeout: float, *, real_clock: bool = True
+) -> None:
     """Run a shared start/stop script. Its output goes to a file, not a pipe: the server
     it daemonizes inherits the descriptors and would hold a pipe open forever."""
-    env = dict(os.environ, ORACLE_REAL_CLOCK="1")
+    env = {key: value for key, value in os.environ.items() if key != "ORACLE_REAL_CLOCK"}
+    if real_clock:
+        env["ORACLE_REAL_CLOCK"] = "1"
     with tempfile.TemporaryFile() as errors:
         process = await asyncio.create_subprocess_exec(
             str(script),

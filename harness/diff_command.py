@@ -53,7 +53,6 @@ _OUTCOME_STYLES = {
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "diff",
-        help="show where two servers diverge on the same scripts",
         description="Run scripts against two targets and show, for each script they do not "
         "agree on, the first diverging step with both targets' stanzas side by side.",
     )

@@ -46,7 +46,6 @@ _WARNING_HINT = (
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "lint",
-        help="check scripts without running them",
         description="Check .scs scripts: syntax, declared actors, variables, well-formed XML, "
         "expectation forms, requirement ids.",
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import os
 import re
 import textwrap
 from collections.abc import Callable, Iterable, Sequence
@@ -133,7 +134,24 @@ def _read(path: Path) -> str:
 
 @functools.cache
 def _grammar() -> Lark:
-    return Lark(GRAMMAR.read_text(encoding="utf-8"), parser="lalr", lexer="contextual")
+    """Building the LALR tables takes longer than most scripts run, so lark keeps them in the
+    user's cache directory (checked against the grammar's hash, rebuilt when it changes)."""
+    return Lark(
+        GRAMMAR.read_text(encoding="utf-8"),
+        parser="lalr",
+        lexer="contextual",
+        cache=_grammar_cache() or False,
+    )
+
+
+def _grammar_cache() -> str | None:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    folder = Path(base) / "scansion-py"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return str(folder / "scs-grammar.lark-cache")
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,6 @@ placeholder for other mechanisms). Ctrl-C stops recording and writes the script.
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "record",
-        help="record real clients' sessions as a script",
         description="Proxy client connections to an XMPP server and write what happened\n"
         "as a .scs script that replays against that server.",
         epilog=_EPILOG,

@@ -72,7 +72,6 @@ def real_servers(targets_dir: Path) -> list[RealServer]:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "report",
-        help="regenerate the reference/Prosody/ejabberd conformance report",
         description="Start real Prosody 0.12.3, Prosody 13.0.1 and ejabberd servers, run the "
         "specs against them and the reference server with schema checks, write index.html "
         "and SUMMARY.md (requirement verdicts first).",

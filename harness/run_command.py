@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.text import Text
@@ -36,10 +38,6 @@ from harness.profile import (
 )
 from harness.reporting.console import ConsoleReport
 from harness.reporting.github import error_annotations, on_github_actions
-from harness.reporting.html import write_html
-from harness.reporting.json_report import write_json
-from harness.reporting.junit import write_junit
-from harness.reporting.matrix import MatrixConsoleReport
 from harness.reporting.requirements import console_lines as requirement_lines
 from harness.reporting.requirements import html_section as requirements_html
 from harness.reporting.requirements import to_json as requirements_json
@@ -54,6 +52,9 @@ from harness.targets import (
 )
 from harness.verdicts import RequirementVerdicts, failing, run_verdicts
 
+if TYPE_CHECKING:
+    from harness.reporting.matrix import MatrixConsoleReport
+
 DEFAULT_TARGET = "reference"
 
 EXIT_OK = 0
@@ -66,7 +67,6 @@ EXIT_INTERRUPTED = 130
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "run",
-        help="run scripts against an XMPP server",
         description="Run .scs scripts against a target and report, step by step, what held.",
     )
     parser.add_argument(
@@ -356,6 +356,8 @@ def run_command(args: argparse.Namespace) -> int:
         rows = _requirements(scripts, matrix, args.catalog)
         written = _write_reports(run, matrix, args, err, rows)
     else:
+        from harness.reporting.matrix import MatrixConsoleReport
+
         matrix_report = MatrixConsoleReport(make_console(args.color), err, verbose=args.verbose)
         matrix = run_matrix_reported(
             matrix_report, scripts, targets, options, exitfirst=args.exitfirst, jobs=args.jobs
@@ -487,14 +489,15 @@ def _write_reports(
 ) -> bool:
     """JSON and JUnit keep their single-target shape for one target; HTML is always a matrix.
 
-    With requirement verdicts, JSON gains `requirements` and HTML a requirement table."""
+    With requirement verdicts, JSON gains `requirements` and HTML a requirement table.
+    Each writer's module is imported only when its report is asked for."""
     written = True
     extra = requirements_json(rows, matrix.targets) if rows else None
     sections = [requirements_html(rows, matrix)] if rows else []
     writers: list[tuple[Path | None, Callable[[], None]]] = [
-        (args.json, lambda: write_json(run, args.json, extra)),
-        (args.junit, lambda: write_junit(run, args.junit)),
-        (args.html, lambda: write_html(matrix, args.html, sections)),
+        (args.json, lambda: _writer("json_report", "write_json")(run, args.json, extra)),
+        (args.junit, lambda: _writer("junit", "write_junit")(run, args.junit)),
+        (args.html, lambda: _writer("html", "write_html")(matrix, args.html, sections)),
     ]
     for path, write in writers:
         if path is None:
@@ -505,3 +508,7 @@ def _write_reports(
             err.print(f"scansion-py run: cannot write {path}: {exc.strerror or exc}", markup=False)
             written = False
     return written
+
+
+def _writer(module: str, name: str) -> Callable[..., None]:
+    return getattr(importlib.import_module(f"harness.reporting.{module}"), name)

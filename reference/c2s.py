@@ -1,10 +1,11 @@
 """One client connection: stream negotiation (RFC 6120) and stanza I/O.
 
 An asyncio Protocol rather than streams: bytes go straight from `data_received`
-into the stream parser and from the router into `transport.write`, with no task
-or buffer copy per stanza. Anything wrong on the stream (bad XML, oversized
-stanza, stanza before authentication) ends this stream alone with the RFC 6120
-stream error; other sessions never notice.
+into the stream parser, with no task per stanza, and what the router sends a
+session in one loop turn leaves in one `transport.write` (reference/outbox.py).
+Anything wrong on the stream (bad XML, oversized stanza, stanza before
+authentication) ends this stream alone with the RFC 6120 stream error; other
+sessions never notice.
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ _STREAM_END = b"</stream:stream>"
 _PARSE_SLICE = 8 * 1024
 # How long a closed stream's leftover input is drained before the socket is dropped.
 LINGER_SECONDS = 2.0
+# Queued output beyond this is written at once rather than at the end of the loop turn,
+# so a burst never holds much more than this per connection outside the transport's
+# buffer (whose high-water mark is the back-pressure cap).
+FLUSH_BYTES = 64 * 1024
 
 
 def _sasl_failure(condition: str) -> bytes:
@@ -79,6 +84,8 @@ class ClientSession(asyncio.Protocol):
         self.secure = direct_tls
         self.header_sent = False
         self.closed = False
+        self._output: list[bytes] = []  # queued this loop turn, written by flush()
+        self._output_bytes = 0
         self._linger: asyncio.TimerHandle | None = None
         self._deadline: asyncio.TimerHandle | None = None  # until the stream is bound
         self._held: list[bytes] | None = None  # input held back during the TLS upgrade
@@ -205,12 +212,29 @@ class ClientSession(asyncio.Protocol):
     # -- output -------------------------------------------------------------
 
     def send(self, data: bytes) -> None:
-        """Write one serialised stanza; a peer that stops reading is cut off, not buffered."""
+        """Queue one serialised stanza: everything sent to this connection in one loop turn
+        goes out in one write (reference/outbox.py). A peer that stops reading is cut off,
+        not buffered (`pause_writing`)."""
         if self.closed:
             return
-        self.transport.write(data)  # type: ignore[union-attr]
         if self._log_stanzas:
             log.debug("%s << %s", self.full_jid, data.decode("utf-8", "replace"))
+        if not self._output:
+            self.hub.outbox.schedule(self)
+        self._output.append(data)
+        self._output_bytes += len(data)
+        if self._output_bytes >= FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what `send` queued, in one write."""
+        if not self._output:
+            return
+        data = self._output[0] if len(self._output) == 1 else b"".join(self._output)
+        self._output.clear()
+        self._output_bytes = 0
+        if not self.closed:
+            self.transport.write(data)  # type: ignore[union-attr]
 
     def pause_writing(self) -> None:
         """The peer left `max_write_buffer_bytes` unread: cut it off rather than buffer more.
@@ -236,6 +260,7 @@ class ClientSession(asyncio.Protocol):
         # Counted, not logged one by one: thousands of streams may end at once.
         self.hub.tally.count(f"stream errors {condition} ({text or 'no text'})")
         log.debug("%s: stream error %s %s", self.full_jid or "client", condition, text)
+        self.flush()
         prefix = b"" if self.header_sent else wire.stream_header(self.hub.domain, _new_id())
         self.transport.write(prefix + wire.stream_error(condition, text))  # type: ignore[union-attr]
         self._end(f"stream error: {condition}", linger=linger)
@@ -243,6 +268,7 @@ class ClientSession(asyncio.Protocol):
     def close(self) -> None:
         """End the stream politely (server side)."""
         if not self.closed:
+            self.flush()
             self.transport.write(_STREAM_END)  # type: ignore[union-attr]
             self._end("closed by server", linger=True)
 

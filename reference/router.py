@@ -23,6 +23,7 @@ from reference.accounts import Accounts
 from reference.config import ServerConfig
 from reference.limits import AuthFailures, Tally
 from reference.offline import OfflineStore
+from reference.outbox import Outbox
 from reference.presence import PresenceHandler, forget_directed
 from reference.roster import RosterStore
 from reference.services import ServerServices
@@ -60,6 +61,7 @@ class Hub:
             config.auth_failures_per_address, config.auth_failure_window, self.tally
         )
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.outbox = Outbox()  # sessions' output, one write per connection per loop turn
 
     # -- lifecycle ------------------------------------------------------------
 

@@ -1,13 +1,17 @@
-"""`scansion-py serve`: run the reference server in the foreground until Ctrl-C."""
+"""`scansion-py serve`: run the reference server in the foreground until Ctrl-C.
+
+`scansion-py` loads this module to list its commands, so the server, asyncio and
+logging are imported only when `serve` runs.
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from reference.config import SERVE_LIMITS, ConfigError, ServerConfig, load_accounts, load_config
+if TYPE_CHECKING:
+    from reference.config import ServerConfig
 
 DEFAULT_PORT = 5222
 EXIT_CONFIG = 2
@@ -38,6 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def build_config(args: argparse.Namespace) -> ServerConfig:
+    from reference.config import SERVE_LIMITS, ServerConfig, load_accounts, load_config
+
     defaults = {} if args.no_limits else SERVE_LIMITS
     if args.config:
         config = load_config(args.config, defaults)
@@ -56,7 +62,12 @@ def build_config(args: argparse.Namespace) -> ServerConfig:
 
 
 def serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import logging
+
     from rich.logging import RichHandler
+
+    from reference.config import ConfigError
 
     try:
         config = build_config(args)
@@ -83,6 +94,9 @@ def serve(args: argparse.Namespace) -> int:
 
 
 async def _run(config: ServerConfig) -> None:
+    import asyncio
+    import logging
+
     from reference.server import ReferenceServer
 
     server = ReferenceServer(config)
@@ -107,6 +121,8 @@ async def _run(config: ServerConfig) -> None:
 
 def _use_uvloop() -> None:
     """The process-wide event loop choice belongs to the command, not the embedded server."""
+    import asyncio
+
     try:
         import uvloop
     except ImportError:

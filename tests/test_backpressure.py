@@ -1,5 +1,6 @@
 """A client that stops reading is cut off at a bounded buffer; the room's other occupants
-keep getting every message while it is being flooded."""
+keep getting every message while it is being flooded; what one connection is sent in
+one loop turn leaves in one write."""
 
 from __future__ import annotations
 
@@ -120,3 +121,37 @@ def test_slow_consumer_is_cut_off_and_others_stay_fast() -> None:
             assert len(seen) >= sent, (len(seen), sent)
 
     asyncio.run(asyncio.wait_for(main(), 120))
+
+
+def test_stanzas_for_one_connection_in_one_loop_turn_leave_in_one_write() -> None:
+    """Five messages read in one chunk make five stanzas for each occupant: one write each."""
+
+    async def main() -> None:
+        async with ReferenceServer(ServerConfig()) as server:
+            owner = await RawClient.logged_in(server.port, "owner")
+            await _create_room(owner)
+            member = await RawClient.logged_in(server.port, "member")
+            await _join(member, "member")
+            transport = server.hub.sessions[member.full_jid].transport
+            writes: list[bytes] = []
+            write = transport.write
+
+            def counting_write(data: bytes) -> None:  # a spy: the real write still happens
+                writes.append(data)
+                write(data)
+
+            transport.write = counting_write  # type: ignore[method-assign]
+            await owner.send(
+                "".join(
+                    f"<message to='{ROOM}' type='groupchat' id='burst{n}'><body>x</body></message>"
+                    for n in range(5)
+                )
+            )
+            for n in range(5):
+                await member.wait_for(lambda e, n=n: e.get("id") == f"burst{n}", timeout=5)
+            assert len(writes) == 1, [len(data) for data in writes]
+            assert all(f'id="burst{n}"'.encode() in writes[0] for n in range(5))
+            await member.close()
+            await owner.close()
+
+    asyncio.run(asyncio.wait_for(main(), 60))

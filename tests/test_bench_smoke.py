@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -81,6 +82,8 @@ def test_command_line_without_shared_runs_reference_only(tmp_path: Path) -> None
             "bench/run.py",
             "--targets",
             "reference,prosody",
+            "--baseline",
+            str(ROOT),
             "--scenarios",
             "fanout:occupants=3:messages=5,logins:n=5:concurrency=2",
             "--repeat",
@@ -95,16 +98,35 @@ def test_command_line_without_shared_runs_reference_only(tmp_path: Path) -> None
         timeout=120,
     )
     assert finished.returncode == 0, finished.stderr
-    assert "absent, so Prosody and ejabberd cannot run" in " ".join(finished.stderr.split())
+    stderr = " ".join(finished.stderr.split())
+    assert "absent, so Prosody and ejabberd cannot run" in stderr
     assert "fan-out: 3 occupants, 5 messages" in finished.stdout
+    assert "µs/delivery" in finished.stdout and "ms/login" in finished.stdout
     lines = [json.loads(line) for line in results.read_text().splitlines()]
-    assert [line["kind"] for line in lines].count("run") == 4
+    assert [line["kind"] for line in lines].count("run") == 8  # 2 scenarios x 2 targets x 2
+    pids = re.findall(r"(?:reference|baseline) on 127\.0\.0\.1:\d+ \(pid (\d+)\)", stderr)
+    assert len(pids) == len(set(pids)) == 8, "a fresh server process for every run"
     medians = [line for line in lines if line["kind"] == "median"]
-    assert {m["scenario"] for m in medians} == {
-        "fan-out: 3 occupants, 5 messages",
-        "logins: 5, 2 at a time",
+    assert {(m["scenario"], m["target"]) for m in medians} == {
+        (scenario, target)
+        for scenario in ("fan-out: 3 occupants, 5 messages", "logins: 5, 2 at a time")
+        for target in ("reference", "baseline")
     }
     assert all(m["runs"] == 2 and m["lost"] == 0 and m["done"] == m["expected"] for m in medians)
+
+
+@needs_reference
+def test_round_trips_and_processes_measure_passing_runs() -> None:
+    scripts = ["specs/core/login.scs", "specs/core/software_version.scs"]
+    for command in (
+        ["bench/round_trips.py", "--target", "reference", "--repeat", "1", *scripts],
+        ["bench/processes.py", "--repeat", "1", *scripts],
+    ):
+        finished = subprocess.run(
+            [sys.executable, *command], cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
+        assert finished.returncode == 0, finished.stderr
+        assert "2 scripts" in finished.stdout or "2/2" in finished.stdout, finished.stdout
 
 
 @pytest.fixture
@@ -215,3 +237,20 @@ def test_medians_never_hide_a_bad_run() -> None:
     assert combined.lost == 2 and not combined.correct
     assert percentile_ms([1_000_000, 2_000_000, 3_000_000, 4_000_000], 0.5) == 2.0
     assert percentile_ms([1_000_000, 2_000_000, 3_000_000, 4_000_000], 0.99) == 4.0
+
+
+@needs_reference
+def test_harness_overhead_measures_a_script_both_ways() -> None:
+    finished = subprocess.run(
+        [sys.executable, "bench/harness_overhead.py", "--repeat", "1", "specs/core/login.scs"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert finished.returncode == 0, finished.stderr
+    row = next(line for line in finished.stdout.splitlines() if "login.scs" in line)
+    cells = [cell.strip() for cell in row.split("│") if cell.strip()]
+    assert cells[1:3] == ["passed", "6"]  # status, steps: the script ran in split mode
+    assert float(cells[5]) > 0  # harness CPU, measured apart from the server's
+    assert "total: 6 steps" in " ".join(finished.stderr.split())

@@ -12,6 +12,7 @@ import asyncio
 import base64
 import contextlib
 import re
+import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -671,5 +672,56 @@ def test_failing_on_stanza_callback_is_named_as_the_reason() -> None:
                     break
                 await asyncio.sleep(0.01)
             assert closes == ["on_stanza failed: RuntimeError('cannot handle boom')"]
+
+    run(scenario)
+
+
+def test_reads_are_acknowledged_at_once_and_writes_not_delayed() -> None:
+    """A server without TCP_NODELAY (Prosody) that answers in two writes waits for our ACK
+    of the first: the client turns Nagle off and, on Linux, re-arms TCP_QUICKACK on every
+    read, so each stanza it reads has left quick-ACK mode on (Linux leaves it after a few
+    exchanges otherwise)."""
+    exchanges = 20
+
+    async def scenario() -> None:
+        async def ping_pong(peer: Peer) -> None:
+            peer.send(peer.bind_result(await peer.login()))
+            for index in range(exchanges):
+                await peer.expect(rb"<presence/>")
+                peer.send(f"<message id='m{index}'/>".encode())
+            await peer.reader.read()
+
+        options: list[tuple[int, int | None]] = []
+        arrived = asyncio.Event()
+
+        def inspect(stanza: etree._Element) -> None:
+            sock = client._transport.get_extra_info("socket")  # type: ignore[union-attr]
+            nodelay = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            quickack = getattr(socket, "TCP_QUICKACK", None)
+            options.append(
+                (
+                    nodelay,
+                    None if quickack is None else sock.getsockopt(socket.IPPROTO_TCP, quickack),
+                )
+            )
+            arrived.set()
+
+        async with FakeServer(ping_pong) as server:
+            client = Client(
+                "romeo@localhost", "pencil", host="127.0.0.1", port=server.port, on_stanza=inspect
+            )
+            await client.connect(2)
+            try:
+                for _ in range(exchanges):
+                    arrived.clear()
+                    await client.send_raw("<presence/>")
+                    async with asyncio.timeout(2):
+                        await arrived.wait()
+            finally:
+                await client.close()
+        assert len(options) == exchanges
+        assert all(nodelay for nodelay, _ in options)
+        if hasattr(socket, "TCP_QUICKACK"):
+            assert all(quickack for _, quickack in options), options
 
     run(scenario)

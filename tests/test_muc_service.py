@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lxml import etree
 from muc_helpers import HOST, MUC_USER, configure, groupchat, join, service, stanza, statuses
 
 from reference.muc.xml import DELAY
@@ -115,3 +116,39 @@ def test_stanzas_for_a_missing_room_are_answered_item_not_found() -> None:
     (answer,) = router.take()
     assert answer.get("type") == "error"
     assert answer.find("{jabber:client}error").get("by") == HOST
+
+
+def test_history_replays_what_was_said_with_the_rooms_stamp_within_the_asked_limits() -> None:
+    muc, router = service()
+    join(muc, "romeo@localhost/a", "garden", "Romeo")
+    # Without the archive, which would answer while the history is not full.
+    configure(muc, "romeo@localhost/a", "garden", {"muc#roomconfig_enablearchiving": "0"})
+    for body in ("one", "two", "three"):
+        groupchat(muc, "romeo@localhost/a", "garden", body)
+    router.take()
+
+    def history_for(nick: str, request: str) -> list[etree._Element]:
+        real = f"{nick.lower()}@localhost/r"
+        join(muc, real, "garden", nick, request)
+        return [s for s in router.to(real) if s.find(f"{{{DELAY}}}delay") is not None]
+
+    replayed = history_for("Juliet", "<history seconds='60'/>")
+    assert [s.findtext("{jabber:client}body") for s in replayed] == ["one", "two", "three"]
+    for message in replayed:
+        assert message.get("to") == "juliet@localhost/r"
+        assert message.get("from") == f"{ROOM}/Romeo"
+        assert message.find(f"{{{DELAY}}}delay").get("from") == ROOM
+        assert message.find(f"{{{DELAY}}}delay").get("stamp", "").endswith("Z")
+    # maxchars counts each message as replayed (delay included) plus the recipient's JID.
+    last = replayed[-1]
+    del last.attrib["to"]
+    one_message = len(etree.tostring(last)) + len("nurse@localhost/r")
+    assert [
+        s.findtext("{jabber:client}body")
+        for s in history_for("Nurse", f"<history maxchars='{one_message}'/>")
+    ] == ["three"]
+    assert (
+        history_for("Friar", "<history maxstanzas='2'/>")[0].findtext("{jabber:client}body")
+        == "two"
+    )
+    assert history_for("Tybalt", "<history since='2999-01-01T00:00:00Z'/>") == []

@@ -1,14 +1,18 @@
 """Discussion history: recent messages replayed to a joining session (XEP-0045 7.2.15).
 
-Messages worth keeping (a body, a store hint, encryption, chat markers) are kept
-with a delay stamp from the room, up to the room's history length; a joining
-client may ask for fewer (maxstanzas, maxchars, seconds, since). The archive
-feature may answer `muc-get-history` first.
+Messages worth keeping (a body, a store hint, encryption, chat markers) are kept,
+up to the room's history length; a joining client may ask for fewer (maxstanzas,
+maxchars, seconds, since). The archive feature may answer `muc-get-history` first.
+
+Every groupchat message may be kept, but few are ever replayed: a message is kept
+as its serialisation (without `to`) and the time it came, and only a replayed one
+is parsed back and given the room's delay stamp.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
@@ -18,11 +22,30 @@ from reference.muc.forms import Field
 from reference.muc.hooks import Event, Hooks
 from reference.muc.room import Room
 from reference.muc.timestamps import datetime_stamp, parse_stamp
+from reference.wire import Readdressable
 
 DEFAULT_LENGTH = 20
 LENGTH_FIELD = "muc#roomconfig_historylength"
 DEFAULT_FIELD = "muc#roomconfig_defaulthistorymessages"
 HINTS = "urn:xmpp:hints"
+# Only this server's own serialisations are parsed back; still, no entities, DTDs or network.
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """A message in the history: its bytes without `to`, and when the room got it."""
+
+    rendered: bytes
+    when: float
+
+    def replayed(self, room_jid: str) -> etree._Element:
+        """The message as history replays it: with the room's delay stamp, without `to`."""
+        message = etree.fromstring(self.rendered, _PARSER)
+        xml.child(
+            message, "delay", xml.DELAY, {"from": room_jid, "stamp": datetime_stamp(self.when)}
+        )
+        return message
 
 
 def register(hooks: Hooks) -> None:
@@ -44,7 +67,7 @@ def default_messages(room: Room) -> int:
     return room.data.get("default_history_messages", DEFAULT_LENGTH)
 
 
-def memory(room: Room) -> list[tuple[etree._Element, float]]:
+def memory(room: Room) -> list[Kept]:
     return room.cache.setdefault("history", [])
 
 
@@ -120,12 +143,8 @@ def _add(event: Event) -> bool | None:
     if length(room) == 0:
         room.cache.pop("history", None)
         return None
-    kept = xml.clone(event.stanza)
-    kept.attrib.pop("to", None)
-    now = time.time()
-    xml.child(kept, "delay", xml.DELAY, {"from": room.jid, "stamp": datetime_stamp(now)})
     history = memory(room)
-    history.append((kept, now))
+    history.append(Kept(Readdressable(event.stanza).to(None), time.time()))
     del history[: max(0, len(history) - length(room))]
     return True
 
@@ -170,23 +189,23 @@ def _send_history(event: Event) -> None:
 
 
 def _from_memory(event: Event) -> bool:
-    history = memory(event.room)
+    room = event.room
+    history = memory(room)
     maxstanzas = event.maxstanzas if event.maxstanzas is not None else len(history)
     chars = 0
-    count = 0
-    for kept, stamp in reversed(history):
+    picked: list[etree._Element] = []
+    for kept in reversed(history):
+        if len(picked) + 1 > maxstanzas:
+            break
+        message = kept.replayed(room.jid)
         if event.maxchars is not None:
-            kept.attrib.pop("to", None)
-            chars += len(etree.tostring(kept)) + len(event.to)
+            chars += len(etree.tostring(message)) + len(event.to)
             if chars > event.maxchars:
                 break
-        if event.since is not None and event.since > stamp:
+        if event.since is not None and event.since > kept.when:
             break
-        if count + 1 > maxstanzas:
-            break
-        count += 1
-    for kept, _ in history[len(history) - count :]:
-        message = xml.clone(kept)
+        picked.append(message)
+    for message in reversed(picked):
         message.set("to", event.to)
         event.messages.append(message)
     return True
