@@ -154,14 +154,18 @@ def _query_layout() -> Form:
 
 
 def _query_form(event: Event) -> bool:
+    """The search form, whether or not the room exists (as Prosody's)."""
     answer = xml.reply(event.stanza)
     xml.child(answer, "query", MAM).append(_query_layout().render())
-    event.room.route(answer)
+    event.service.route(answer)
     return True
 
 
 def _query(event: Event) -> bool:
     room, stanza = event.room, event.stanza
+    if room is None:
+        event.service.route(xml.error_reply(stanza, "cancel", "item-not-found"))
+        return True
     affiliation = room.get_affiliation(stanza.get("from", ""))
     if affiliation == "outcast" or (room.data.get("members_only") and affiliation is None):
         room.route(xml.error_reply(stanza, "auth", "forbidden"))
