@@ -7,8 +7,9 @@ make actions likely to matter: a join usually reuses a known password, a
 private message usually goes to a nick present in the room. Whatever the
 server really does is recorded, so the model may be wrong without harm.
 
-Room names carry the seed and a one-letter variant, so a session can be run
-again on the same server under fresh rooms of the same length.
+Room names carry the seed and a variant (a few letters), so a session can be
+played again on the same server under fresh rooms whose names have the same
+length (history limits in characters depend on it).
 
 Requests that make Prosody 0.12.3 fail (docs/deviations.md) are never
 generated: a differential run must not hang its oracle.
@@ -82,7 +83,9 @@ class _Generator:
 
     # -- helpers -------------------------------------------------------------------
 
-    def emit(self, client: int, kind: Literal["connect", "send", "disconnect"], xml: str = "") -> None:
+    def emit(
+        self, client: int, kind: Literal["connect", "send", "disconnect"], xml: str = ""
+    ) -> None:
         self.session.actions.append(Action(client, kind, xml))
 
     def room(self) -> str:
@@ -140,7 +143,6 @@ class _Generator:
             (self.occupant_iq, 4),
             (self.archive_query, 3),
             (self.subscription, 2),
-            (self.reconnect, 2),
         ]
         makers = [maker for maker, _ in actions]
         weights = [weight for _, weight in actions]
@@ -155,11 +157,6 @@ class _Generator:
         self.emit(client, "connect")
         self.model.connected.add(client)
 
-    def reconnect(self, client: int) -> None:
-        self.emit(client, "disconnect")
-        self.model.where.pop(client, None)
-        self.emit(client, "connect")
-
     def join(
         self, client: int, room: str | None = None, nick: str | None = None, history: bool = True
     ) -> None:
@@ -173,8 +170,15 @@ class _Generator:
             parts.append("<password>guess</password>")
         if history and self.rng.random() < 0.5:
             limit = self.rng.choice(
-                ['maxstanzas="0"', 'maxstanzas="1"', 'maxstanzas="3"', 'maxchars="0"',
-                 'maxchars="400"', 'seconds="60"', 'maxstanzas="2" maxchars="2000"']
+                [
+                    'maxstanzas="0"',
+                    'maxstanzas="1"',
+                    'maxstanzas="3"',
+                    'maxchars="0"',
+                    'maxchars="400"',
+                    'seconds="60"',
+                    'maxstanzas="2" maxchars="2000"',
+                ]
             )
             parts.append(f"<history {limit}/>")
         self.emit(
@@ -200,7 +204,9 @@ class _Generator:
 
     def presence_update(self, client: int) -> None:
         placed = self.model.where.get(client)
-        target = f"{placed[0]}@{SERVICE}/{placed[1]}" if placed else f"{self.room()}/{NICKS[client]}"
+        target = (
+            f"{placed[0]}@{SERVICE}/{placed[1]}" if placed else f"{self.room()}/{NICKS[client]}"
+        )
         show = self.rng.choice(("away", "dnd", "xa", "chat"))
         self.emit(
             client,
@@ -219,7 +225,11 @@ class _Generator:
             ],
             [8, 1, 1],
         )[0]
-        self.emit(client, "send", f'<message to="{room}" type="groupchat" id="{ident}">{payload}</message>')
+        self.emit(
+            client,
+            "send",
+            f'<message to="{room}" type="groupchat" id="{ident}">{payload}</message>',
+        )
 
     def private_message(self, client: int) -> None:
         room = self.own_room(client)
@@ -287,10 +297,21 @@ class _Generator:
 
     def affiliation_list(self, client: int) -> None:
         wanted = self.rng.choice(
-            ('affiliation="member"', 'affiliation="owner"', 'affiliation="outcast"',
-             'affiliation="admin"', 'role="moderator"', 'role="participant"')
+            (
+                'affiliation="member"',
+                'affiliation="owner"',
+                'affiliation="outcast"',
+                'affiliation="admin"',
+                'role="moderator"',
+                'role="participant"',
+            )
         )
-        self._iq(client, self.own_room(client), "get", f'<query xmlns="{MUC_ADMIN}"><item {wanted}/></query>')
+        self._iq(
+            client,
+            self.own_room(client),
+            "get",
+            f'<query xmlns="{MUC_ADMIN}"><item {wanted}/></query>',
+        )
 
     def role(self, client: int) -> None:
         role = self.rng.choice(("visitor", "participant", "moderator", "none"))
@@ -300,7 +321,9 @@ class _Generator:
     def destroy(self, client: int) -> None:
         room = self.own_room(client)
         reason = f"<reason>{self.text()}</reason>" if self.rng.random() < 0.5 else ""
-        self._iq(client, room, "set", f'<query xmlns="{MUC_OWNER}"><destroy>{reason}</destroy></query>')
+        self._iq(
+            client, room, "set", f'<query xmlns="{MUC_OWNER}"><destroy>{reason}</destroy></query>'
+        )
         name = room.partition("@")[0]
         for other, (where, _) in list(self.model.where.items()):
             if where == name:
@@ -316,11 +339,12 @@ class _Generator:
         )
 
     def disco(self, client: int) -> None:
-        target = self.rng.choice(
-            (self.own_room(client), self.own_room(client), SERVICE,
-             f"{self.own_room(client)}/{self.other_nick(client)}")
-        )
+        # Not the service's items: they list other sessions' public rooms.
         kind = self.rng.choice(("info", "items"))
+        targets = [self.own_room(client), f"{self.own_room(client)}/{self.other_nick(client)}"]
+        if kind == "info":
+            targets.append(SERVICE)
+        target = self.rng.choice(targets)
         self._iq(client, target, "get", f'<query xmlns="http://jabber.org/protocol/disco#{kind}"/>')
 
     def register(self, client: int) -> None:
@@ -339,8 +363,11 @@ class _Generator:
     def occupant_iq(self, client: int) -> None:
         target = f"{self.own_room(client)}/{self.other_nick(client)}"
         payload = self.rng.choice(
-            ('<ping xmlns="urn:xmpp:ping"/>', '<vCard xmlns="vcard-temp"/>',
-             '<query xmlns="jabber:iq:version"/>')
+            (
+                '<ping xmlns="urn:xmpp:ping"/>',
+                '<vCard xmlns="vcard-temp"/>',
+                '<query xmlns="jabber:iq:version"/>',
+            )
         )
         self._iq(client, target, "get", payload)
 
@@ -351,13 +378,21 @@ class _Generator:
             return
         page = ""
         if self.rng.random() < 0.5:
-            page = f'<set xmlns="http://jabber.org/protocol/rsm"><max>{self.rng.randint(1, 5)}</max></set>'
+            limit = self.rng.randint(1, 5)
+            page = f'<set xmlns="http://jabber.org/protocol/rsm"><max>{limit}</max></set>'
         query_id = self.model.next_id()
-        self._iq(client, room, "set", f'<query xmlns="urn:xmpp:mam:2" queryid="{query_id}">{page}</query>')
+        self._iq(
+            client,
+            room,
+            "set",
+            f'<query xmlns="urn:xmpp:mam:2" queryid="{query_id}">{page}</query>',
+        )
 
     def subscription(self, client: int) -> None:
         kind = self.rng.choice(("subscribe", "probe", "unsubscribe"))
-        target = self.rng.choice((self.own_room(client), f"{self.own_room(client)}/{self.other_nick(client)}"))
+        target = self.rng.choice(
+            (self.own_room(client), f"{self.own_room(client)}/{self.other_nick(client)}")
+        )
         self.emit(client, "send", f'<presence to="{target}" type="{kind}"/>')
 
 

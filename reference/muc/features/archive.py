@@ -126,7 +126,7 @@ def _history_from_archive(event: Event) -> bool | None:
     if len(memory(room)) >= limit:
         return None  # the in-memory history has enough
     chosen = [e for e in entries(room) if event.since is None or e.when >= event.since]
-    chosen = chosen[len(chosen) - limit :] if limit else []
+    chosen = chosen[max(0, len(chosen) - limit) :] if limit > 0 else []
     budget = event.maxchars
     picked: list[etree._Element] = []
     for entry in reversed(chosen):
