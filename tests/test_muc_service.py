@@ -115,3 +115,17 @@ def test_stanzas_for_a_missing_room_are_answered_item_not_found() -> None:
     (answer,) = router.take()
     assert answer.get("type") == "error"
     assert answer.find("{jabber:client}error").get("by") == HOST
+
+
+def test_the_last_occupant_changing_nick_gets_no_history_from_the_destroyed_archive() -> None:
+    muc, router = service()
+    join(muc, "romeo@localhost/a", "garden", "Romeo")
+    configure(muc, "romeo@localhost/a", "garden")
+    groupchat(muc, "romeo@localhost/a", "garden", "sorrow")
+    router.take()
+    join(muc, "romeo@localhost/a", "garden", "Montague", "<history maxstanzas='3'/>")
+    received = router.to("romeo@localhost/a")
+    assert [s.findtext("{jabber:client}body") for s in received if s.tag.endswith("message")] == [
+        None  # the subject only: the room was destroyed between the two nicks
+    ]
+    assert "303" in statuses(received[0])

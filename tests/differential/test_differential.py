@@ -1,4 +1,4 @@
-"""The differential check on a few seeded sessions: Prosody 0.12.3 records, the reference replays.
+"""The differential check on a few seeded sessions, recorded on each of Prosody and the reference.
 
 `--differential-sessions N` runs N sessions instead of the CI's few; any
 divergence fails the test with the clusters and the seeds that show them
@@ -63,7 +63,7 @@ def test_random_sessions_recorded_on_prosody_replay_on_the_reference(
     seeds = range(FIRST_SEED, FIRST_SEED + differential_sessions)
     summary = asyncio.run(run(seeds, prosody))
     report = "\n".join(summary.lines())
-    assert summary.stable, "no session replayed on Prosody itself\n" + report
+    assert any(o.stable for o in summary.outcomes), "no session replayed where recorded\n" + report
     assert not summary.clusters(), "the reference differs from Prosody\n" + report
 
 
@@ -71,9 +71,10 @@ def test_random_sessions_recorded_on_prosody_replay_on_the_reference(
 def test_a_divergence_is_caught_and_named_by_its_stanza(prosody: tuple[str, int]) -> None:
     outcome = asyncio.run(check_seed(FIRST_SEED, prosody, "zz"))
     assert outcome.stable and outcome.passed
+    recorded_on_prosody = outcome.directions[0].script
     # Expect another body in the first message a client received, as if
     # Prosody had sent that: the reference must be caught not sending it.
-    blocks = outcome.script.split("\n\n")
+    blocks = recorded_on_prosody.split("\n\n")
     received = [i for i, b in enumerate(blocks) if " receives:" in b and "<body>" in b]
     assert received, "no client received a message with a body"
     first = received[0]

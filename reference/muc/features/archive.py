@@ -45,6 +45,7 @@ def register(hooks: Hooks) -> None:
     hooks.on("muc-get-history", _history_from_archive, 1)
     hooks.on(f"iq-get/bare/{MAM}:query", _query_form)
     hooks.on(f"iq-set/bare/{MAM}:query", _query)
+    hooks.on("muc-room-destroyed", _forget)
 
 
 def enabled(room: Room) -> bool:
@@ -53,6 +54,15 @@ def enabled(room: Room) -> bool:
 
 def entries(room: Room) -> list[Entry]:
     return room.cache.setdefault("archive", [])
+
+
+def _forget(event: Event) -> None:
+    """A destroyed room's archive goes with it, even when an occupant stays on.
+
+    That happens when the last occupant of a temporary room changes nick: the
+    room is destroyed in between, as in Prosody, so the new nick is sent no
+    history beyond the in-memory one."""
+    event.room.cache.pop("archive", None)
 
 
 def _form(event: Event) -> None:
