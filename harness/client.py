@@ -360,7 +360,7 @@ class Client:
             raise _tls_failure(exc, domain) from None
         if tls_transport is None:
             raise ConnectionLost("the connection closed during the TLS handshake")
-        self._transport = tls_transport  # type: ignore[assignment]
+        self._transport = tls_transport
         return await self._open_stream()
 
     async def _authenticate(self, features: etree._Element) -> None:

@@ -139,9 +139,9 @@ class Inbox:
 
     async def receive_nothing(self, quiet_period: float) -> None:
         """Pass if no stanza arrived since the previous step began, nor in the quiet period."""
-        for number, stanza in self._buffer.items():
+        for number, buffered in self._buffer.items():
             if number >= self._previous_step_start:
-                raise UnexpectedStanza(stanza)
+                raise UnexpectedStanza(buffered)
         if self._close_reason is not None:
             return  # a closed stream can deliver nothing more
         future: asyncio.Future[etree._Element | None] = asyncio.get_running_loop().create_future()

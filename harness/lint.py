@@ -190,6 +190,7 @@ class _Block:
         text = _OPAQUE.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), self.xml)
         starts = [m.start() for m in _START_TAG.finditer(text)]
         wrapper = stanza.getparent()
+        assert wrapper is not None, "script stanzas are parsed inside a wrapper element"
         elements = [e for e in wrapper.iter() if isinstance(e.tag, str) and e is not wrapper]
         offsets = dict(zip(elements, starts, strict=False))
         element, attribute = _resolve(stanza, violation_path)

@@ -88,6 +88,7 @@ def parse_text(text: str, path: Path) -> Script:
     script, errors = _analyse(text, path)
     if errors:
         raise errors[0]
+    assert script is not None, "a script that parsed without errors"
     return script
 
 
@@ -219,7 +220,7 @@ class _ToModel(Transformer):
     def property(self, children: list[Token]) -> _Property:
         key = children[0]
         value = str(children[1]) if len(children) > 1 else ""
-        return _Property(str(key), value, key.line, key.column)
+        return _Property(str(key), value, *_where(key))
 
     def body(self, children: list[_ParsedStep]) -> list[_ParsedStep]:
         return children
@@ -250,7 +251,7 @@ class _ToModel(Transformer):
         xml = textwrap.dedent(raw)
         # The first line is never blank, so it shows how much indentation went.
         indent = len(raw.partition("\n")[0]) - len(xml.partition("\n")[0])
-        return _Block(xml, lines[0].line, indent)
+        return _Block(xml, _where(lines[0])[0], indent)
 
     @staticmethod
     def _step(name: _Name, action: Action, block: _Block | None) -> _ParsedStep:
@@ -486,6 +487,12 @@ def _analyse(text: str, path: Path) -> tuple[Script | None, list[ScriptError]]:
     return script, [problem.error(path, lines) for problem in problems]
 
 
+def _where(token: Token) -> tuple[int, int]:
+    """A lexed token's line and column (always set by the lexer, optional in Lark's types)."""
+    assert token.line is not None and token.column is not None
+    return token.line, token.column
+
+
 @dataclass(frozen=True)
 class _Problem:
     line: int
@@ -509,8 +516,7 @@ def _check_declarations(
         if kind not in ACTOR_KINDS:
             problems.append(
                 _Problem(
-                    kind.line,
-                    kind.column,
+                    *_where(kind),
                     f"unknown object kind '{kind}'",
                     _did_you_mean(str(kind), ACTOR_KINDS) or "scripts declare '[Client] Name'",
                 )

@@ -120,7 +120,7 @@ async def _wait_for_stop(proxy: RecordingProxy, sessions: int | None) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
             loop.add_signal_handler(signum, stop.set)
-    waiters = [asyncio.create_task(stop.wait())]
+    waiters: list[asyncio.Task[object]] = [asyncio.create_task(stop.wait())]
     if sessions:
         waiters.append(asyncio.create_task(proxy.wait_sessions(sessions)))
     try:

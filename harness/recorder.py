@@ -129,7 +129,7 @@ class Recording:
                 connection.requested_resource = bind.findtext(f"{{{ns.BIND}}}resource")
         elif event.tag in _STANZAS and not self._outside_scenario_sent(connection, event):
             self.client_ids.update(
-                element.get("id") for element in event.iter() if element.get("id")
+                stanza_id for element in event.iter() if (stanza_id := element.get("id"))
             )
             self.steps.append(RecordedStep(connection.actor, Action.SENDS, event))
 

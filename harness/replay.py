@@ -134,8 +134,8 @@ async def _replay(recording: Recording) -> list[StepOutcome]:
     bindings: dict[str, str] = {}
     outcomes: list[StepOutcome] = []
     for step in recording.steps:
-        for inbox in inboxes.values():
-            inbox.begin_step()
+        for each in inboxes.values():
+            each.begin_step()
         for name, client in recording.clients.items():
             for arrival in client.arrivals:
                 if arrival.step == step.index:

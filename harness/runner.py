@@ -21,6 +21,7 @@ import dataclasses
 import re
 import time
 from collections.abc import Callable, Sequence
+from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
@@ -122,7 +123,7 @@ def show_xml(element: etree._Element) -> str:
 
 
 def _without_indentation(element: etree._Element) -> etree._Element:
-    copy = element.__deepcopy__(None)
+    copy = deepcopy(element)
     for node in copy.iter():
         if len(node) and node.text is not None and not node.text.strip():
             node.text = None

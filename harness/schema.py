@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any, cast
 
 import xmlschema
 from lxml import etree
@@ -90,7 +91,7 @@ def _schema_documents() -> dict[str, etree._ElementTree]:
         for import_ in document.getroot().iter(f"{{{_XS}}}import"):
             # Every namespace is loaded from this directory: no location is ever fetched.
             import_.attrib.pop("schemaLocation", None)
-        documents[document.getroot().get("targetNamespace")] = document
+        documents[document.getroot().get("targetNamespace", "")] = document
     return documents
 
 
@@ -102,7 +103,7 @@ def _schema(*, partial: bool) -> xmlschema.XMLSchema11:
         if partial:
             _make_partial(root)
         sources.append(etree.tostring(root, encoding="unicode"))
-    return xmlschema.XMLSchema11(sources, allow="none", base_url=str(SCHEMA_DIR))
+    return xmlschema.XMLSchema11(cast(Any, sources), allow="none", base_url=str(SCHEMA_DIR))
 
 
 def _make_partial(schema_root: etree._Element) -> None:
@@ -145,14 +146,16 @@ class _Validation:
             return []
         found: dict[tuple[str, str], SchemaViolation] = {}
         for _ in range(_MAX_PASSES):
-            errors = list(self.schema.iter_errors(self.root))
+            # xmlschema validates lxml trees, though its annotations name ElementTree's types.
+            errors = list(self.schema.iter_errors(cast(Any, self.root)))
             misplaced = _first_unexpected_child_per_parent(errors)
             if not misplaced:
                 break
-            for error in misplaced:
-                child = error.elem[error.index]
-                self._add(found, self._unexpected_child(error, child))
-                error.elem.remove(child)
+            for unexpected in misplaced:
+                parent = _element_of(unexpected)
+                child = parent[unexpected.index]
+                self._add(found, self._unexpected_child(unexpected, child))
+                parent.remove(child)
         for element in self._stray_elements():
             name = etree.QName(element).localname
             namespace = _namespace_of(element)
@@ -160,8 +163,9 @@ class _Validation:
             message = f"<{name}> is not allowed here: {label} has no top-level <{name}>"
             self._add(found, SchemaViolation(self.paths[element], message, namespace))
         for error in errors:
-            if _is_unexpected_child(error):
-                self._add(found, self._unexpected_child(error, error.elem[error.index]))
+            if isinstance(error, XMLSchemaChildrenValidationError) and _is_unexpected_child(error):
+                child = _element_of(error)[error.index]
+                self._add(found, self._unexpected_child(error, child))
             else:
                 self._add(found, self._violation(error))
         return list(found.values())
@@ -205,7 +209,7 @@ class _Validation:
         return SchemaViolation(self.paths[child], message, _namespace_of(child))
 
     def _violation(self, error: XMLSchemaValidationError) -> SchemaViolation | None:
-        element = error.elem if error.elem is not None else self.root
+        element = _element_of(error) if error.elem is not None else self.root
         path = self.paths.get(element, "/")
         namespace = _namespace_of(element)
         reason = error.reason or str(error)
@@ -230,7 +234,7 @@ class _Validation:
         if reason.startswith("character data between child elements"):
             return SchemaViolation(path, "text is not allowed here", namespace)
         if reason.startswith("assertion test is false"):
-            annotation = error.validator.annotation
+            annotation = getattr(error.validator, "annotation", None)
             return SchemaViolation(path, str(annotation) if annotation else reason, namespace)
         if "is not an element of the schema" in reason:
             name = etree.QName(element).localname
@@ -239,6 +243,11 @@ class _Validation:
             # A marker, or a script element written without text: any text is expected (M3).
             return None
         return SchemaViolation(path, _value_message(error, element.text or "", reason), namespace)
+
+
+def _element_of(error: XMLSchemaValidationError) -> etree._Element:
+    """The lxml element an error is about (xmlschema's annotations say ElementTree's)."""
+    return cast(etree._Element, error.elem)
 
 
 def _namespace_of(element: etree._Element) -> str:
@@ -255,10 +264,11 @@ def _first_unexpected_child_per_parent(
     """Only the first per parent is sure: xmlschema reports every later sibling as well."""
     first: dict[etree._Element, XMLSchemaChildrenValidationError] = {}
     for error in errors:
-        if _is_unexpected_child(error):
-            known = first.get(error.elem)
+        if isinstance(error, XMLSchemaChildrenValidationError) and _is_unexpected_child(error):
+            parent = _element_of(error)
+            known = first.get(parent)
             if known is None or error.index < known.index:
-                first[error.elem] = error
+                first[parent] = error
     return list(first.values())
 
 
@@ -317,7 +327,8 @@ def _namespace_label(namespace: str) -> str:
 
 def _expected_tags(error: XMLSchemaChildrenValidationError) -> str:
     """`<a> or <b>`, or the first few of a long list (22 stanza error conditions)."""
-    tags = [f"<{_short_tag(e.name)}>" for e in error.expected or [] if getattr(e, "name", None)]
+    names = [getattr(e, "name", None) for e in error.expected or []]
+    tags = [f"<{_short_tag(name)}>" for name in names if name]
     if not tags:
         return "a child element"
     if len(tags) > 4:

@@ -105,7 +105,7 @@ class XMLStreamParser:
             if kind == "start":
                 if self._depth == 0:
                     if elem.tag != f"{{{ns.STREAM}}}stream":
-                        raise StreamError("invalid-namespace", f"unexpected root {elem.tag}")
+                        raise StreamError("invalid-namespace", f"unexpected root {elem.tag!s}")
                     self._root = elem
                     out.append(StreamOpened(elem))
                 self._depth += 1
@@ -114,7 +114,7 @@ class XMLStreamParser:
                 if self._depth == 1:
                     # A copy keeps `jabber:client` as the default namespace when
                     # serialised; removing the original keeps the root empty.
-                    out.append(elem.__deepcopy__(None))
+                    out.append(elem.__deepcopy__(None))  # type: ignore[union-attr]  # no stub
                     self._root.remove(elem)  # type: ignore[union-attr]
                     self._pending = 0
                 elif self._depth == 0:

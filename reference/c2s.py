@@ -248,7 +248,7 @@ class ClientSession(asyncio.Protocol):
             if element.tag in _STANZA_TAGS:
                 self.hub.client_stanza(self, element)
             else:
-                self.fail("unsupported-stanza-type", f"{element.tag} is not a stanza")
+                self.fail("unsupported-stanza-type", f"{element.tag!s} is not a stanza")
         elif self.username is not None:
             self._bind(element)
         elif element.tag == _SASL_AUTH:
@@ -295,10 +295,11 @@ class ClientSession(asyncio.Protocol):
             log.info("TLS handshake failed: %s", exc)
             self._end(f"TLS handshake failed: {exc}")
             return
-        if self.closed:
-            transport.close()
+        if transport is None or self.closed:
+            if transport is not None:
+                transport.close()
             return
-        self.transport = transport  # type: ignore[assignment]
+        self.transport = transport
         transport.set_write_buffer_limits(high=self.config.max_write_buffer_bytes)
         self.secure = True
         self.header_sent = False

@@ -141,11 +141,12 @@ class PresenceHandler:
         hub = self.hub
         bare = session.bare_jid
         full = session.full_jid
-        roster = hub.rosters.peek(bare)  # type: ignore[arg-type]
+        assert bare is not None and full is not None, "only bound sessions send presence"
+        roster = hub.rosters.peek(bare)
         if roster is not None:
             for contact, item in list(roster.items.items()):
                 if item.subscription in ("both", "to"):
-                    probe = wire.make("presence", {"type": "probe", "from": full, "to": contact})  # type: ignore[dict-item]
+                    probe = wire.make("presence", {"type": "probe", "from": full, "to": contact})
                     self._route(probe)
         for other in others:
             if other.presence is not None:
@@ -161,10 +162,10 @@ class PresenceHandler:
                 if item.ask:
                     request = wire.make(
                         "presence", {"type": "subscribe", "from": bare, "to": contact}
-                    )  # type: ignore[dict-item]
+                    )
                     self._route(request)
         if _priority(stanza) >= 0:
-            for message in hub.offline.take(bare):  # type: ignore[arg-type]
+            for message in hub.offline.take(bare):
                 session.send_stanza(message)
 
     def session_ended(self, session: ClientSession) -> None:

@@ -43,7 +43,7 @@ class ConsoleReport:
         line = Text.assemble((label, style), f"  {result.path}  ({result.duration_s:.2f} s)")
         self._print(line)
         if result.failure is not None:
-            self._print(Text(textwrap.indent(failure_text(result), "    "), style=None))
+            self._print(Text(textwrap.indent(failure_text(result), "    "), style=""))
         if result.invalid:
             self._print(Text(textwrap.indent(invalid_text(result), "    "), style="yellow"))
         if self.verbose and result.traffic:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -53,7 +54,7 @@ def to_junit(run: RunResult | MatrixResult, timestamp: datetime | None = None) -
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-def _counts(tests: int, failures: int, errors: int, duration_s: float) -> dict[str, str]:
+def _counts(tests: int, failures: int, errors: int, duration_s: float) -> dict[str, Any]:
     return {
         "tests": str(tests),
         "failures": str(failures),

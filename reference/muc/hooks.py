@@ -24,6 +24,10 @@ class Event:
         # Only called for fields the firing site did not provide.
         return None
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Handlers and firing sites add fields as they go (declared for type checkers).
+        self.__dict__[name] = value
+
 
 class Hooks:
     def __init__(self) -> None:

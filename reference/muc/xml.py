@@ -63,7 +63,7 @@ def child(
 
 
 def _ns(element: etree._Element) -> str | None:
-    tag = element.tag
+    tag = str(element.tag)
     return tag[1 : tag.index("}")] if tag[0] == "{" else None
 
 

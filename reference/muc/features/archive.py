@@ -198,8 +198,8 @@ def _query(event: Event) -> bool:
         before = xml.find_text(page, "before", RSM)
         after = xml.find_text(page, "after", RSM)
     maximum = min(maximum, MAX_PAGE)
-    before = before or filters.get("before-id")
-    after = after or filters.get("after-id")
+    before = before or _text_filter(filters, "before-id")
+    after = after or _text_filter(filters, "after-id")
     found = _select(room, filters, after, before)
     if found is None:
         room.route(xml.error_reply(stanza, "modify", "item-not-found"))
@@ -240,8 +240,9 @@ def _select(
         if before not in ids:
             return None
         high = ids.index(before)
-    start = parse_stamp(filters["start"]) if isinstance(filters.get("start"), str) else None
-    end = parse_stamp(filters["end"]) if isinstance(filters.get("end"), str) else None
+    start_text, end_text = _text_filter(filters, "start"), _text_filter(filters, "end")
+    start = parse_stamp(start_text) if start_text is not None else None
+    end = parse_stamp(end_text) if end_text is not None else None
     wanted_ids = filters.get("ids")
     return [
         e
@@ -250,3 +251,9 @@ def _select(
         and (end is None or e.when <= end)
         and (not isinstance(wanted_ids, list) or e.id in wanted_ids)
     ]
+
+
+def _text_filter(filters: dict[str, object], name: str) -> str | None:
+    """A single-valued text field of the search form, None when absent or not text."""
+    value = filters.get(name)
+    return value if isinstance(value, str) else None
