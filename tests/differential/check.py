@@ -333,8 +333,8 @@ async def run(seeds: range, upstream: tuple[str, int], keep: Path | None = None)
 @contextlib.contextmanager
 def _prosody(address: str | None) -> Iterator[tuple[str, int]]:
     if address:
-        host, _, port = address.rpartition(":")
-        yield host, int(port)
+        host, _, number = address.rpartition(":")
+        yield host, int(number)
         return
     from tests.conftest import SHARED, free_port
 

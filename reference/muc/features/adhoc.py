@@ -40,18 +40,20 @@ def node_info(service: MUCService, stanza: etree._Element, node: str) -> None:
     answer = xml.reply(stanza)
     query = xml.child(answer, "query", xml.DISCO_INFO, {"node": node})
     if node == COMMANDS:
-        identity = {"category": "automation", "type": "command-list", "name": "Ad-Hoc Commands"}
-        xml.child(query, "identity", attrs=identity)
+        _identity(query, "command-list", "Ad-Hoc Commands")
     elif node not in _COMMANDS:
         answer = xml.error_reply(stanza, "cancel", "item-not-found")
     elif not service.is_admin(stanza.get("from", "")):
         answer = xml.error_reply(stanza, "auth", "forbidden", "This item is not available to you")
     else:
-        identity = {"category": "automation", "type": "command-node", "name": _COMMANDS[node][0]}
-        xml.child(query, "identity", attrs=identity)
+        _identity(query, "command-node", _COMMANDS[node][0])
         xml.child(query, "feature", attrs={"var": COMMANDS})
         xml.child(query, "feature", attrs={"var": xml.DATA_FORMS})
     service.route(answer)
+
+
+def _identity(query: etree._Element, kind: str, name: str) -> None:
+    xml.child(query, "identity", attrs={"category": "automation", "type": kind, "name": name})
 
 
 def _destroy_layout(service: MUCService) -> Form:
