@@ -34,6 +34,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.timeout(limit))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def differential_sessions(request: pytest.FixtureRequest) -> int:
     return session_count(request.config)
