@@ -3,7 +3,7 @@
 Server host: service discovery (XEP-0030) listing the components, ping
 (XEP-0199), software version (XEP-0092, without the OS, like Prosody's
 `hide_os_type`) and the legacy session establishment. Account bare JIDs (RFC 6121
-section 10.5.3, the server answers on the account's behalf): the roster,
+section 10.5.3, the server answers on the account's behalf): the roster, ping,
 disco#info with the `account/registered` identity and an empty vcard-temp
 vCard, as Prosody does; personal eventing (pubsub, vCard4) is not kept, and
 other users are refused as Prosody refuses those without a presence
@@ -84,7 +84,7 @@ class ServerServices:
         payload = iq[0]
         if payload.tag == _ROSTER_QUERY:
             roster.handle_iq(self.hub, iq, bare)
-        elif payload.tag == _SESSION and kind == "set":
+        elif (payload.tag, kind) in ((_SESSION, "set"), (_PING, "get")):
             self._reply(iq)
         elif (
             payload.tag == _INFO_QUERY
