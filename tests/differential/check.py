@@ -116,18 +116,18 @@ def _without_settling(recording: Recording) -> None:
 def _loosen_what_prosody_makes_up(recording: Recording) -> None:
     """Expect only what a run of Prosody repeats.
 
-    Archive ids (RSM first/last, MAM result ids) are new on every run. Room
-    features, affiliation lists, presence-broadcast roles and the status
-    codes of a room's notices come from Lua hash tables, whose order changes
-    with every Prosody process, and so do RSM answers: those lists match in
-    any order, as specs/muc writes them."""
+    Archive ids (RSM first/last, MAM result ids) and unique room names are
+    new on every run. Room features, affiliation lists, presence-broadcast
+    roles and the status codes of a room's notices come from Lua hash
+    tables, whose order changes with every Prosody process, and so do RSM
+    answers: those lists match in any order, as specs/muc writes them."""
     for step in recording.steps:
         if step.action is not Action.RECEIVES or step.stanza is None:
             continue
         for element in step.stanza.iter():
             if not isinstance(element.tag, str):
                 continue
-            if element.tag in _ARCHIVE_IDS:
+            if element.tag in _MADE_UP_TEXT:
                 element.text = ANY_VALUE
             elif element.tag == _MAM_RESULT:
                 element.set("id", ANY_VALUE)
@@ -147,7 +147,13 @@ def _status_codes_only(element: etree._Element) -> bool:
 _MUC_USER_X = "{http://jabber.org/protocol/muc#user}x"
 _STATUS = "{http://jabber.org/protocol/muc#user}status"
 _RSM = "http://jabber.org/protocol/rsm"
-_ARCHIVE_IDS = frozenset({f"{{{_RSM}}}first", f"{{{_RSM}}}last"})
+_MADE_UP_TEXT = frozenset(
+    {
+        f"{{{_RSM}}}first",
+        f"{{{_RSM}}}last",
+        "{http://jabber.org/protocol/muc#unique}unique",
+    }
+)
 _MAM_RESULT = "{urn:xmpp:mam:2}result"
 _UNORDERED = frozenset(
     {

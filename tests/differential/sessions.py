@@ -32,6 +32,8 @@ MUC_USER = "http://jabber.org/protocol/muc#user"
 MUC_ADMIN = "http://jabber.org/protocol/muc#admin"
 MUC_OWNER = "http://jabber.org/protocol/muc#owner"
 CONFIG = "http://jabber.org/protocol/muc#roomconfig"
+COMMANDS = "http://jabber.org/protocol/commands"
+STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,8 @@ class _Generator:
             (self.occupant_iq, 4),
             (self.archive_query, 3),
             (self.subscription, 2),
+            (self.stray, 3),
+            (self.voice_request, 1),
         ]
         makers = [maker for maker, _ in actions]
         weights = [weight for _, weight in actions]
@@ -394,6 +398,36 @@ class _Generator:
             (self.own_room(client), f"{self.own_room(client)}/{self.other_nick(client)}")
         )
         self.emit(client, "send", f'<presence to="{target}" type="{kind}"/>')
+
+    def stray(self, client: int) -> None:
+        """Requests a room does not expect: stray results and errors, foreign iqs, outsiders."""
+        room = self.own_room(client)
+        occupant = f"{room}/{self.other_nick(client)}"
+        missing = f"{self.model.rooms[0]}x@{SERVICE}"
+        somewhere = self.rng.choice((room, missing))
+        ident = self.model.next_id()
+        error = f'<error type="cancel"><item-not-found xmlns="{STANZAS}"/></error>'
+        commands = f'<query xmlns="http://jabber.org/protocol/disco#info" node="{COMMANDS}"/>'
+        choices = (
+            f'<iq to="{self.rng.choice((room, occupant, missing))}" type="result" id="{ident}"/>',
+            f'<iq to="{somewhere}" type="error" id="{ident}">{error}</iq>',
+            f'<iq to="{somewhere}" type="get" id="{ident}"><ping xmlns="urn:xmpp:ping"/></iq>',
+            f'<iq to="{somewhere}" type="get" id="{ident}"><query xmlns="jabber:iq:version"/></iq>',
+            f'<iq to="{SERVICE}" type="get" id="{ident}"><unique xmlns="{MUC}#unique"/></iq>',
+            f'<iq to="{SERVICE}" type="get" id="{ident}">{commands}</iq>',
+            f'<presence to="{somewhere}"/>',
+            f'<message to="{missing}" type="groupchat" id="{ident}"><body>hello?</body></message>',
+            f'<message to="{occupant}" type="groupchat" id="{ident}"><body>psst</body></message>',
+        )
+        self.emit(client, "send", self.rng.choice(choices))
+
+    def voice_request(self, client: int) -> None:
+        form = (
+            '<x xmlns="jabber:x:data" type="submit">'
+            '<field var="FORM_TYPE"><value>http://jabber.org/protocol/muc#request</value></field>'
+            '<field var="muc#role"><value>participant</value></field></x>'
+        )
+        self.emit(client, "send", f'<message to="{self.own_room(client)}">{form}</message>')
 
 
 def generate(seed: int, variant: str = "p", steps: int | None = None) -> Session:

@@ -51,6 +51,8 @@ def test_generated_sessions_cover_the_families() -> None:
         "vcard-temp",
         "urn:xmpp:mam:2",
         'type="subscribe"',
+        'type="result"',
+        "muc#request",
     ):
         assert needle in sent, f"no session sends {needle}"
     assert 'name="muc#roomconfig_historylength"><value>-' not in sent
