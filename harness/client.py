@@ -31,9 +31,12 @@ from protocol import namespaces as ns
 from protocol.jid import JID
 from protocol.sasl import (
     MECHANISMS_BY_STRENGTH,
+    ChannelBinding,
     SaslFailure,
     ScramClient,
     b64decode,
+    channel_binding,
+    choose_mechanism,
     plain_message,
 )
 from protocol.xmlstream import (
@@ -368,7 +371,15 @@ class Client:
             (mech.text or "").strip().upper()
             for mech in features.iterfind(f"{{{ns.SASL}}}mechanisms/{{{ns.SASL}}}mechanism")
         ]
-        mechanism = next((m for m in MECHANISMS_BY_STRENGTH if m in offered), None)
+        tls = self._transport.get_extra_info("ssl_object") if self._transport else None
+        advertised = [  # XEP-0440
+            item.get("type", "")
+            for item in features.iterfind(
+                f"{{{ns.SASL_CB}}}sasl-channel-binding/{{{ns.SASL_CB}}}channel-binding"
+            )
+        ]
+        binding = channel_binding(tls, advertised)
+        mechanism = choose_mechanism(offered, can_bind=binding is not None)
         if mechanism is None:
             shown = ", ".join(offered) or "none"
             raise NegotiationFailed(
@@ -380,7 +391,7 @@ class Client:
             if mechanism == "PLAIN":
                 await self._sasl_plain()
             else:
-                await self._sasl_scram(mechanism)
+                await self._sasl_scram(mechanism, binding)
         except SaslFailure as exc:
             raise AuthFailed(self.jid.bare, mechanism, exc.condition, exc.text) from None
 
@@ -390,8 +401,8 @@ class Client:
         if answer.tag != f"{{{ns.SASL}}}success":
             raise SaslFailure("malformed-request", "PLAIN got a challenge")
 
-    async def _sasl_scram(self, mechanism: str) -> None:
-        scram = ScramClient(mechanism, self.jid.local, self.password)
+    async def _sasl_scram(self, mechanism: str, binding: ChannelBinding | None) -> None:
+        scram = ScramClient(mechanism, self.jid.local, self.password, channel_binding=binding)
         self._send_sasl("auth", scram.first_message(), mechanism)
         answer = await self._sasl_answer()
         if answer.tag != f"{{{ns.SASL}}}challenge":

@@ -25,8 +25,8 @@ from harness.reporting.divergence import (
     Divergence,
     Side,
     first_divergence,
-    marked_lines,
 )
+from harness.reporting.marked_xml import Line, marked_lines
 from harness.reporting.matrix import CELL_LABELS
 from harness.results import MatrixResult
 from harness.run_command import (
@@ -146,21 +146,26 @@ def divergence_panel(divergence: Divergence) -> Panel:
             ratio=1,
             overflow="fold",
         )
-    table.add_row(
-        _side(divergence.left, divergence.right), _side(divergence.right, divergence.left)
-    )
+    table.add_row(_side(divergence.left), _side(divergence.right))
     parts: list[RenderableType] = []
     if divergence.expected is not None:
-        parts += [Text("expected:", style="bold"), Text(divergence.expected, tab_size=2), Text("")]
+        expected = marked_lines(divergence.expected, divergence.expected_marks, "expected")
+        parts += [Text("expected:", style="bold"), *map(_marked, expected), Text("")]
     parts.append(table)
     title = f"line {divergence.line}: {divergence.actor} {divergence.action}"
     return Panel(Group(*parts), title=title, title_align="left", box=box.ROUNDED)
 
 
-def _side(side: Side, other: Side) -> Group:
+def _side(side: Side) -> Group:
     parts: list[RenderableType] = [Text(side.message)]
-    for line, differs in marked_lines(side.stanzas, other.stanzas):
-        parts.append(Text(line, style="bold yellow" if differs else ""))
+    for stanza in side.stanzas:
+        for line in marked_lines(stanza, side.marks):
+            parts.append(_marked(line))
     if side.explanation:
         parts.append(Text("why: " + side.explanation, style="italic"))
     return Group(*parts)
+
+
+def _marked(line: Line) -> Text:
+    """A stanza line with what differs under the matching rules in bold yellow."""
+    return Text.assemble(*((text, "bold yellow" if differs else "") for text, differs in line))

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from harness.matcher import match, match_captures
+from harness.matcher import MatchResult, match, match_captures
 
 
 class ReceiveTimeout(Exception):
@@ -34,12 +34,14 @@ class ReceiveTimeout(Exception):
         closest: etree._Element | None,
         explanation: str,
         buffered: int,
+        closest_match: MatchResult | None = None,
     ) -> None:
         super().__init__(explanation)
         self.expected = expected
         self.closest = closest
         self.explanation = explanation
         self.buffered = buffered
+        self.closest_match = closest_match  # where the closest stanza differs, for reports
 
 
 class UnexpectedStanza(Exception):
@@ -187,4 +189,4 @@ class Inbox:
                 f"{cause}; closest of {count} buffered stanza{'s' if count > 1 else ''}:\n"
                 f"{closest_result.explanation}"
             )
-        return ReceiveTimeout(expected, closest, explanation, len(self._buffer))
+        return ReceiveTimeout(expected, closest, explanation, len(self._buffer), closest_result)

@@ -18,6 +18,7 @@ from itertools import count
 
 from lxml import etree
 
+from harness.results import Mark
 from harness.stanza_text import BlockSyntaxError, parse_block, substitute
 from protocol import namespaces as ns
 
@@ -27,6 +28,7 @@ _CAPTURE = re.compile(r"\{scansion:capture:(?P<name>[^{}]+)\}")
 _SCANSION_PREFIX = f"{{{ns.SCANSION}}}"
 _XML_PREFIX = "{http://www.w3.org/XML/1998/namespace}"
 _SHOWN_VALUE = 60
+_TEXT = "text()"  # a mark's "attribute" when the element's text differs
 
 Captures = dict[str, str]
 Pairs = list[tuple[etree._Element, etree._Element]]
@@ -46,13 +48,17 @@ class MatchResult:
 
     `differences` ranks failed candidates (fewer is closer); `captures` holds the
     `{scansion:capture:NAME}` values this stanza would bind, to be committed only
-    when `ok`.
+    when `ok`. A failed match also says where: `path`, the steps down to the first
+    difference (`("iq", "query[version]", "@type")`), and `marks`, every element or
+    attribute that differs under these rules, for reports to highlight.
     """
 
     ok: bool
     differences: int
     explanation: str
     captures: dict[str, str] = field(default_factory=dict)
+    path: tuple[str, ...] = ()
+    marks: tuple[Mark, ...] = ()
 
 
 def expected_from_text(text: str, resolve: Callable[[str, bool], str]) -> list[etree._Element]:
@@ -85,8 +91,16 @@ def match(
     report = _explain_element(expected, received, Mode.DEFAULT, path, bindings)
     if report.count == 0:
         # Every child found a partner on its own, but no assignment agrees on the captures.
-        report = _Report(1, f"{path}: captured values disagree")
-    return MatchResult(False, report.count, report.first or "differs", {})
+        report = _Report(1, f"{path}: captured values disagree", (_Found("received", received),))
+    first = report.first or "differs"
+    return MatchResult(
+        False,
+        report.count,
+        first,
+        {},
+        _path_steps(first),
+        tuple(found.mark(expected, received) for found in report.marks),
+    )
 
 
 def match_captures(
@@ -305,12 +319,47 @@ def _split(
 
 
 @dataclass(frozen=True)
+class _Found:
+    """A node that differs: in the received stanza, or an expected one with no partner."""
+
+    side: str  # "received" or "expected"
+    element: etree._Element
+    attribute: str | None = None
+
+    def mark(self, expected_root: etree._Element, received_root: etree._Element) -> Mark:
+        root = received_root if self.side == "received" else expected_root
+        name = None if self.attribute is None else _attribute_name(self.attribute)
+        return Mark(self.side, _position(self.element, root), name)
+
+
+@dataclass(frozen=True)
 class _Report:
     count: int
     first: str | None = None
+    marks: tuple[_Found, ...] = ()
 
 
 _PERFECT = _Report(0)
+
+
+def _position(element: etree._Element, root: etree._Element) -> tuple[int, ...]:
+    """Element-child indexes from `root` down to `element` (comments and PIs skipped)."""
+    steps: list[int] = []
+    while element is not root:
+        parent = element.getparent()
+        if parent is None:
+            break
+        steps.append(_elements(parent).index(element))
+        element = parent
+    return tuple(reversed(steps))
+
+
+def _path_steps(first: str) -> tuple[str, ...]:
+    """The structured path of an explanation line: `/iq/query[version]/@type: ...` split."""
+    where = first.split(": ", 1)[0]
+    if not where.startswith("/"):
+        return ()
+    return tuple(step for step in where.split("/") if step)
 
 
 def _explain_element(
@@ -325,6 +374,7 @@ def _explain_element(
             _weight(expected),
             f"{path}: expected {_describe_tag(expected, received)}, "
             f"received {_describe_tag(received, expected)}",
+            (_Found("received", received),),
         )
     mode = _mode_of(expected, inherited)
     reports: list[_Report] = []
@@ -339,6 +389,7 @@ def _explain_element(
                     1,
                     f"{path}/@{_attribute_name(name)}: expected "
                     f"{_shown(value)}, received no such attribute",
+                    (_Found("expected", expected, name),),
                 )
             )
         elif not _value_matches(value, got, known, captures):
@@ -348,6 +399,7 @@ def _explain_element(
                     f"{path}/@{_attribute_name(name)}: expected "
                     f"{_shown_expected(value, _Scope(known, captures))}, "
                     f"received {_shown(got)}",
+                    (_Found("received", received, name),),
                 )
             )
     want = _text(expected)
@@ -358,6 +410,7 @@ def _explain_element(
                 1,
                 f"{path}/text(): expected {_shown_expected(want, _Scope(known, captures))}, "
                 f"received {_shown(have)}",
+                (_Found("received", received, _TEXT),),
             )
         )
     reports.append(_explain_children(expected, received, mode, path, _Scope(known, captures)))
@@ -375,7 +428,11 @@ def _explain_children(
     got = _elements(received)
     if not wanted:
         if mode is Mode.STRICT and got:
-            return _Report(len(got), f"{path}: unexpected child {_snippet(got[0])} (strict)")
+            return _Report(
+                len(got),
+                f"{path}: unexpected child {_snippet(got[0])} (strict)",
+                tuple(_Found("received", child) for child in got),
+            )
         return _PERFECT
     if mode is Mode.LOOSE:
         return _explain_unordered(wanted, got, mode, path, known, extras=None)
@@ -422,10 +479,15 @@ def _explain_ordered(
                 missing = _Report(
                     _weight(wanted[i - 1]),
                     f"{paths[i - 1]}: no partner for {_snippet(wanted[i - 1])}",
+                    (_Found("expected", wanted[i - 1]),),
                 )
                 options.append((cost[i - 1][j] + missing.count, i - 1, j, missing))
             if j > 0:
-                extra = _Report(1, f"{path}: unexpected child {_snippet(got[j - 1])}")
+                extra = _Report(
+                    1,
+                    f"{path}: unexpected child {_snippet(got[j - 1])}",
+                    (_Found("received", got[j - 1]),),
+                )
                 options.append((cost[i][j - 1] + 1, i, j - 1, extra))
             best = min(options, key=lambda option: option[0])
             cost[i][j] = best[0]
@@ -469,7 +531,13 @@ def _explain_unordered(
             if best is None or report.count < best.count:
                 best, best_index = report, j
         if best is None:
-            reports.append(_Report(_weight(want), f"{paths[i]}: no partner for {_snippet(want)}"))
+            reports.append(
+                _Report(
+                    _weight(want),
+                    f"{paths[i]}: no partner for {_snippet(want)}",
+                    (_Found("expected", want),),
+                )
+            )
         else:
             taken.add(best_index)
             reports.append(best)
@@ -480,6 +548,7 @@ def _explain_unordered(
                 _Report(
                     len(leftover),
                     f"{path}: unexpected child {_snippet(leftover[0])} ({extras})",
+                    tuple(_Found("received", have) for have in leftover),
                 )
             )
     return _combine(reports)
@@ -516,7 +585,7 @@ def _shown_expected(want: str, known: Mapping[str, str]) -> str:
 def _combine(reports: list[_Report]) -> _Report:
     total = sum(report.count for report in reports)
     first = next((report.first for report in reports if report.count), None)
-    return _Report(total, first)
+    return _Report(total, first, tuple(mark for report in reports for mark in report.marks))
 
 
 def _weight(element: etree._Element) -> int:

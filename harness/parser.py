@@ -23,9 +23,12 @@ from lark.visitors import Discard
 
 from harness import stanza_text
 from harness.model import Action, Actor, Script, Step
+from protocol.jid import JID, split_jid
 
 GRAMMAR = Path(__file__).with_name("scs.lark")
 ACTOR_KINDS = ("Client",)
+ACTOR_PROPERTIES = ("jid", "password", "resource")
+_STRICT_VALUE = re.compile(r"""\bscansion:strict\s*=\s*(["'])(?P<value>.*?)\1""")
 
 
 class ScriptError(Exception):
@@ -146,6 +149,7 @@ class _Property:
     value: str
     line: int
     column: int
+    value_column: int
 
 
 @dataclass(frozen=True)
@@ -219,8 +223,10 @@ class _ToModel(Transformer):
 
     def property(self, children: list[Token]) -> _Property:
         key = children[0]
-        value = str(children[1]) if len(children) > 1 else ""
-        return _Property(str(key), value, *_where(key))
+        if len(children) > 1:
+            value = children[1]
+            return _Property(str(key), str(value), *_where(key), _where(value)[1])
+        return _Property(str(key), "", *_where(key), _where(key)[1])
 
     def body(self, children: list[_ParsedStep]) -> list[_ParsedStep]:
         return children
@@ -527,6 +533,7 @@ def _check_declarations(
                 problems.append(
                     _Problem(prop.line, prop.column, f"property '{prop.key}' is given twice")
                 )
+            _check_property(prop, properties.get("jid"), problems)
             properties[prop.key] = prop.value
         if not properties.get("jid"):
             problems.append(
@@ -552,6 +559,38 @@ def _check_declarations(
             Actor(name.text, str(kind), MappingProxyType(properties), name.line, name.column)
         )
     return actors
+
+
+def _check_property(prop: _Property, jid: str | None, problems: list[_Problem]) -> None:
+    """Known keys only, and addresses the client can log in with (not a late failure)."""
+    if prop.key not in ACTOR_PROPERTIES:
+        problems.append(
+            _Problem(
+                prop.line,
+                prop.column,
+                f"unknown actor property '{prop.key}'",
+                _did_you_mean(prop.key, ACTOR_PROPERTIES)
+                or "actors take " + ", ".join(f"'{key}'" for key in ACTOR_PROPERTIES),
+            )
+        )
+        return
+    if prop.key == "password" or (prop.key == "resource" and not (jid and split_jid(jid))):
+        return  # a resource is checked against a valid jid only
+    address = prop.value if prop.key == "jid" else f"{jid}/{prop.value}"
+    try:
+        parsed = JID.parse(address)
+    except ValueError as exc:
+        problems.append(_Problem(prop.line, prop.value_column, str(exc)))
+        return
+    if prop.key == "jid" and not parsed.local:
+        problems.append(
+            _Problem(
+                prop.line,
+                prop.value_column,
+                f"a client's jid needs a localpart: {prop.value!r}",
+                "write it as user@domain, e.g. 'jid: romeo@localhost'",
+            )
+        )
 
 
 def _check_step(parsed: _ParsedStep, names: list[str], problems: list[_Problem]) -> None:
@@ -598,6 +637,14 @@ def _check_block(block: _Block, names: list[str], problems: list[_Problem]) -> N
             )
     # Same-length placeholders keep every column of the block where it was.
     placeholders = stanza_text.VARIABLE.sub(lambda m: "x" * len(m.group()), block.xml)
+    for match in _STRICT_VALUE.finditer(placeholders):
+        if match["value"] not in ("true", "false"):
+            problems.append(
+                _Problem(
+                    *at(match.start("value")),
+                    f"scansion:strict must be 'true' or 'false', not {match['value']!r}",
+                )
+            )
     try:
         stanza_text.parse_block(placeholders)
     except stanza_text.BlockSyntaxError as exc:

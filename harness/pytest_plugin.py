@@ -1,9 +1,12 @@
 """The pytest plugin: `pytest specs/` runs every `.scs` script as one test.
 
 A script is one test item whose node id is its path, so `-k`, `--junitxml`,
-`--lf` and pytest-xdist treat it like any other test. Each item runs in its own
-event loop against `--scansion-target` (default `reference`: a fresh embedded
-server per script, so no two scripts, and no two xdist workers, share state).
+`--lf` and pytest-xdist treat it like any other test. `--junitxml` names its test
+case `specs.core.login.scs` with an empty classname and the title as property
+`title`, exactly as `scansion-py run --junit` does (harness.reporting.junit).
+Each item runs in its own event loop against `--scansion-target` (default
+`reference`: a fresh embedded server per script, so no two scripts, and no two
+xdist workers, share state).
 Failures read like the console report of `scansion-py run`; a script that does
 not parse fails with the parser's `path:line:col` message, not a traceback.
 
@@ -109,6 +112,8 @@ class ScriptItem(pytest.Item):
         self.parsed = parsed
         if isinstance(parsed, Script) and parsed.title:
             self.extra_keyword_matches.add(parsed.title)  # `-k` also matches titles
+            # `--junitxml` then carries it as `run --junit` does (harness.reporting.junit).
+            self.user_properties.append(("title", parsed.title))
 
     def runtest(self) -> None:
         if isinstance(self.parsed, ScriptError):

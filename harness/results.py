@@ -40,8 +40,27 @@ class StepResult:
 
 
 @dataclass(frozen=True)
+class Mark:
+    """One element or attribute where a received stanza departs from the expected one.
+
+    `side`: "received" (it differs, or was not expected) or "expected" (missing
+    from what was received); `node`: element-child indexes from the stanza down to
+    the element; `attribute`: the attribute's name, "text()" for the element's text,
+    None for the whole element. Reports re-parse the serialized stanza to find it.
+    """
+
+    side: str
+    node: tuple[int, ...]
+    attribute: str | None = None
+
+
+@dataclass(frozen=True)
 class Failure:
-    """Where and why a script stopped; `expected`/`closest` are serialized XML."""
+    """Where and why a script stopped; `expected`/`closest` are serialized XML.
+
+    For a `receives` that found no match, `path` is where the closest stanza first
+    differs (`("iq", "@type")`) and `marks` every difference the matcher counted.
+    """
 
     line: int
     step: int
@@ -52,6 +71,8 @@ class Failure:
     closest: str | None = None
     explanation: str = ""
     buffered: int | None = None
+    path: tuple[str, ...] = ()
+    marks: tuple[Mark, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,7 +80,9 @@ class TrafficEntry:
     """One stanza or stream event seen by an actor, `t` seconds after the script started.
 
     `direction` is "sent", "received" or "event" (connected, stream closed, ...);
-    `step` is the index of the step being carried out when it happened.
+    `step` is the index of the step being carried out when it happened; for a
+    received stanza, `matched_by` is the index of the `receives` step it satisfied
+    (None: it stayed in the buffer, which rule Q2 allows).
     """
 
     t: float
@@ -67,6 +90,7 @@ class TrafficEntry:
     direction: str
     text: str
     step: int = 0
+    matched_by: int | None = None
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """`scansion-py run`: lint every script, run them against one or more targets, report.
 
 With several `--target`s the same scripts run against each (targets side by
-side) and the result is a scripts x targets matrix. Exit codes, over every
+side) and the result is a scripts x targets matrix. With GITHUB_ACTIONS=true, each
+script that did not pass is also printed as a GitHub annotation. Exit codes, over every
 cell: 0 all passed, 1 some script failed or errored, 2 usage or script syntax
 error (nothing connects until every script parses), 3 a target unreachable,
 130 interrupted. Schema-invalid stanzas (`--validate`) are reported, not failed.
@@ -23,6 +24,7 @@ from harness.discovery import find_scripts
 from harness.model import Script
 from harness.parser import ScriptError, parse_file
 from harness.reporting.console import ConsoleReport
+from harness.reporting.github import error_annotations, on_github_actions
 from harness.reporting.html import write_html
 from harness.reporting.json_report import write_json
 from harness.reporting.junit import write_junit
@@ -108,14 +110,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "report per target]}",
     )
     parser.add_argument(
-        "--junit", type=Path, metavar="FILE", help="write JUnit XML to FILE (a suite per target)"
+        "--junit",
+        type=Path,
+        metavar="FILE",
+        help="write JUnit XML to FILE (a suite per target; test cases named as "
+        "pytest --junitxml names the same scripts)",
     )
     parser.add_argument(
         "--html",
         type=Path,
         metavar="FILE",
-        help="write a self-contained HTML report to FILE: the matrix, each failure, "
-        "where targets diverge, server versions",
+        help="write a self-contained HTML report to FILE: the failures, the matrix, per "
+        "script and target a sequence diagram beside the script's source, where targets "
+        "diverge, server versions",
     )
     parser.add_argument(
         "--validate",
@@ -126,8 +133,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "-v", "--verbose", action="store_true", help="show every stanza sent and received"
     )
+    add_color_option(parser)
     add_tls_options(parser)
     parser.set_defaults(func=run_command)
+
+
+def add_color_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the output: on a terminal (auto, the default; NO_COLOR and FORCE_COLOR "
+        "are honoured), always (e.g. for CI logs that render ANSI colours) or never; the "
+        "progress bar is only ever drawn on a terminal",
+    )
+
+
+def make_console(color: str, *, stderr: bool = False) -> Console:
+    """A console that colours as `--color` says."""
+    if color == "always":
+        return Console(stderr=stderr, highlight=False, force_terminal=True)
+    if color == "never":
+        return Console(stderr=stderr, highlight=False, color_system=None)
+    return Console(stderr=stderr, highlight=False)
 
 
 def add_timeout_option(parser: argparse.ArgumentParser) -> None:
@@ -191,7 +219,7 @@ def load_targets(
 
 
 def run_command(args: argparse.Namespace) -> int:
-    err = Console(stderr=True, highlight=False)
+    err = make_console(args.color, stderr=True)
     targets = load_targets(args.targets, err)
     if targets is None:
         return EXIT_USAGE
@@ -209,7 +237,7 @@ def run_command(args: argparse.Namespace) -> int:
     )
     started_at, started = datetime.now(UTC), time.monotonic()
     if len(targets) == 1:
-        report = ConsoleReport(Console(highlight=False), err, verbose=args.verbose)
+        report = ConsoleReport(make_console(args.color), err, verbose=args.verbose)
         report.start(len(scripts))
         run = asyncio.run(
             run_scripts(
@@ -225,12 +253,15 @@ def run_command(args: argparse.Namespace) -> int:
         matrix = MatrixResult([run], started_at, time.monotonic() - started)
         written = _write_reports(run, matrix, args, err)
     else:
-        matrix_report = MatrixConsoleReport(Console(highlight=False), err, verbose=args.verbose)
+        matrix_report = MatrixConsoleReport(make_console(args.color), err, verbose=args.verbose)
         matrix = run_matrix_reported(
             matrix_report, scripts, targets, options, exitfirst=args.exitfirst, jobs=args.jobs
         )
         matrix_report.finish(matrix)
         written = _write_reports(matrix, matrix, args, err)
+    if on_github_actions():
+        for line in error_annotations(matrix):
+            print(line, flush=True)
     if not written:
         return EXIT_USAGE
     return exit_code(matrix)

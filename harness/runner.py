@@ -36,6 +36,7 @@ from harness.model import Action, Actor, Script, Step
 from harness.results import (
     Failure,
     InvalidStanza,
+    Mark,
     MatrixResult,
     RunResult,
     ScriptResult,
@@ -100,6 +101,8 @@ class _StepFailed(Exception):
         closest: str | None = None,
         explanation: str = "",
         buffered: int | None = None,
+        path: tuple[str, ...] = (),
+        marks: tuple[Mark, ...] = (),
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -108,6 +111,8 @@ class _StepFailed(Exception):
         self.closest = closest
         self.explanation = explanation
         self.buffered = buffered
+        self.path = path
+        self.marks = marks
 
 
 def show_xml(element: etree._Element) -> str:
@@ -141,6 +146,7 @@ class _Session:
     inbox: Inbox | None = None
     full_jid: str | None = None
     unsettled: bool = False  # sent stanzas the server may not have processed yet
+    disconnected: bool = False  # a `disconnects` step closed it (and no `connects` since)
     settling: tuple[str, asyncio.Future[None]] | None = None  # (iq id, its answer)
 
     @property
@@ -168,6 +174,8 @@ class _ScriptRun:
     settle_count: int = 0
     step_index: int = 0  # the step being carried out, for traffic and schema reports
     matched: list[str] = field(default_factory=list)  # what the current step matched
+    # Received stanza -> its traffic entry, so the entry can name the step it satisfied.
+    traffic_of: dict[int, tuple[etree._Element, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.sessions = {actor.name: _Session(actor) for actor in self.script.actors}
@@ -294,6 +302,7 @@ class _ScriptRun:
         except XMPPError as exc:
             raise _StepFailed(f"login as {session.login_jid} failed: {exc}") from None
         session.full_jid = client.full_jid
+        session.disconnected = False
         self._log(name, "event", f"connected as {client.full_jid}")
         return f"bound {client.full_jid}"
 
@@ -302,12 +311,18 @@ class _ScriptRun:
         if client is None or client.closed:
             return "already disconnected"
         await client.close()  # bounded by the client: a silent server cannot hold it
+        session.disconnected = True
         self._log(session.actor.name, "event", "disconnected")
         return "disconnected"
 
     async def _send(self, session: _Session, block: str) -> str:
-        client = self._open_client(session)
         text = substitute(block, self._resolve)
+        if session.disconnected:
+            # As scansion does: what an actor sends after it disconnected goes
+            # nowhere (scripts end with a courtesy unavailable presence).
+            self._log(session.actor.name, "event", f"dropped (disconnected): {text.strip()}")
+            return f"dropped {len(text.encode())} bytes: {session.actor.name} has disconnected"
+        client = self._open_client(session)
         try:
             async with asyncio.timeout(self.options.timeout):
                 await client.send_raw(text)
@@ -337,14 +352,18 @@ class _ScriptRun:
             try:
                 stanza = await inbox.receive(element, max(0.0, remaining), self.bindings)
             except ReceiveTimeout as exc:
+                where = exc.closest_match
                 raise _StepFailed(
                     self._no_match_message(session),
                     expected=show_xml(element),
                     closest=show_xml(exc.closest) if exc.closest is not None else None,
                     explanation=exc.explanation,
                     buffered=exc.buffered,
+                    path=where.path if where else (),
+                    marks=where.marks if where else (),
                 ) from None
             self.matched.append(show_xml(stanza))
+            self._mark_matched(stanza)
         return f"matched {len(expected)} stanza{'s' if len(expected) > 1 else ''}"
 
     async def _receive_nothing(self, session: _Session) -> str:
@@ -438,6 +457,7 @@ class _ScriptRun:
             return
         inbox.put(stanza)
         if self.options.record_traffic:
+            self.traffic_of[id(stanza)] = (stanza, len(self.traffic))
             self._log(session.actor.name, "received", show_xml(stanza))
         if self.options.validate:
             from harness.schema import validate_stanza  # xmlschema: a slow import, used rarely
@@ -450,6 +470,13 @@ class _ScriptRun:
                         self.step_index, step.line, session.actor.name, show_xml(stanza), problems
                     )
                 )
+
+    def _mark_matched(self, stanza: etree._Element) -> None:
+        """Record on the stanza's traffic entry which step it satisfied (for the diagram)."""
+        found = self.traffic_of.pop(id(stanza), None)
+        if found is not None and found[0] is stanza:
+            entry = self.traffic[found[1]]
+            self.traffic[found[1]] = replace(entry, matched_by=self.step_index)
 
     def _stream_closed(self, session: _Session, inbox: Inbox, reason: str) -> None:
         inbox.close(reason)
@@ -489,6 +516,8 @@ def _failure(index: int, step: Step, failed: _StepFailed) -> Failure:
         closest=failed.closest,
         explanation=failed.explanation,
         buffered=failed.buffered,
+        path=failed.path,
+        marks=failed.marks,
     )
 
 

@@ -1,13 +1,17 @@
 """SASL mechanisms for XMPP: PLAIN (RFC 4616) and SCRAM-SHA-1/SHA-256 (RFC 5802, RFC 7677).
 
-Client and server sides live together so they are tested against each other and
-against the RFC test vectors. No channel binding: the client sends the `n,,`
-header and the server never offers the -PLUS variants.
+The client side of SCRAM is the `scramp` library: full RFC 4013 SASLprep,
+strict message checks, and channel binding (SCRAM-*-PLUS) with tls-unique or
+tls-server-end-point taken from the TLS connection. `ScramClient` adapts it to
+bytes and to SaslFailure; `channel_binding` and `choose_mechanism` decide when
+to bind. tls-exporter (RFC 9266) is out of reach: Python's ssl module cannot
+export keying material.
 
-Strings are prepared with "saslprep-lite" instead of full RFC 4013 SASLprep:
-non-ASCII spaces become U+0020, characters RFC 3454 maps to nothing are removed,
-then NFKC; control characters are refused. This equals SASLprep for every name
-and password a test would use, without a stringprep table walk.
+The server side is written here, because scramp's server refuses an authzid in
+the GS2 header (RFC 5802 allows one, XMPP clients send it, Prosody 0.12.3
+accepts it). It offers no -PLUS. Both sides prepare strings with scramp's
+SASLprep (in `scramp.utils`, outside its documented API: tests/test_sasl.py
+pins what it does), and are tested against each other and the RFC vectors.
 
 The server side never raises anything but SaslFailure on bad input, whatever
 the bytes, so a hostile client cannot crash it. Secrets are compared in constant
@@ -21,35 +25,25 @@ import binascii
 import hashlib
 import hmac
 import os
-import unicodedata
-from collections.abc import Callable
+import ssl
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from functools import lru_cache
+
+import scramp
+from scramp.utils import ServerError
+from scramp.utils import saslprep as rfc4013_saslprep
 
 MECHANISMS_BY_STRENGTH = ("SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN")
-MIN_ITERATIONS = 1
-# A server asking for more makes every login a CPU burn; refuse rather than hang.
-MAX_ITERATIONS = 1_000_000
+PLUS_MECHANISMS_BY_STRENGTH = ("SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS")
+# The types scramp can take from Python's ssl module, by preference up to TLS 1.2.
+CHANNEL_BINDING_TYPES = ("tls-unique", "tls-server-end-point")
 _NONCE_BYTES = 18
 
 _HASHES = {"SHA-1": "sha1", "SHA-256": "sha256", "SHA1": "sha1", "SHA256": "sha256"}
-# RFC 3454 table B.1: "commonly mapped to nothing".
-_MAPPED_TO_NOTHING = dict.fromkeys(
-    [
-        0xAD,
-        0x34F,
-        0x1806,
-        0x180B,
-        0x180C,
-        0x180D,
-        0x200B,
-        0x200C,
-        0x200D,
-        0x2060,
-        0xFEFF,
-        *range(0xFE00, 0xFE10),
-    ]
-)
+_SCRAMP_MECHANISMS = {"sha1": "SCRAM-SHA-1", "sha256": "SCRAM-SHA-256"}
+
+ChannelBinding = tuple[str, ssl.SSLObject | bytes]
+"""(channel binding type, the TLS connection or the binding data itself)."""
 
 
 class SaslFailure(Exception):
@@ -72,8 +66,8 @@ class StoredCredentials:
 
 
 def hash_for(name: str) -> str:
-    """The hashlib name for "SHA-1"/"SHA-256", also accepting "SCRAM-SHA-256" or "sha256"."""
-    key = name.upper().removeprefix("SCRAM-")
+    """The hashlib name for "SHA-1"/"SHA-256", also accepting "SCRAM-SHA-256(-PLUS)" or "sha256"."""
+    key = name.upper().removeprefix("SCRAM-").removesuffix("-PLUS")
     if key in _HASHES:
         return _HASHES[key]
     if name.lower() in _HASHES.values():
@@ -81,13 +75,22 @@ def hash_for(name: str) -> str:
     raise ValueError(f"unsupported SCRAM hash {name!r} (use SHA-1 or SHA-256)")
 
 
+def _failure(exc: scramp.ScramException, condition: str, context: str = "") -> SaslFailure:
+    """scramp's exception as a SaslFailure, keeping its explanation."""
+    if exc.server_error is ServerError.INVALID_ENCODING:
+        condition = "incorrect-encoding"
+    reason = str(exc.args[0]).rstrip(".")
+    return SaslFailure(condition, f"{context} ({reason})" if context else reason)
+
+
 def saslprep(text: str) -> str:
-    """Prepare a username or password (see the module docstring for what is left out)."""
-    mapped = "".join(" " if ch != " " and unicodedata.category(ch) == "Zs" else ch for ch in text)
-    prepared = unicodedata.normalize("NFKC", mapped.translate(_MAPPED_TO_NOTHING))
-    if any(unicodedata.category(ch) == "Cc" for ch in prepared):
-        raise SaslFailure("malformed-request", "control characters are not allowed")
-    return prepared
+    """Prepare a username or password (RFC 4013, unassigned code points refused)."""
+    if text.isascii() and text.isprintable():
+        return text  # unchanged by every SASLprep step; skips a table walk per character
+    try:
+        return rfc4013_saslprep(text)
+    except scramp.ScramException as exc:
+        raise _failure(exc, "malformed-request") from None
 
 
 def plain_message(username: str, password: str, authzid: str = "") -> bytes:
@@ -115,26 +118,90 @@ def b64decode(data: bytes | str) -> bytes:
         raise SaslFailure("incorrect-encoding", "invalid base64") from None
 
 
-def _hmac(hash_name: str, key: bytes, msg: bytes) -> bytes:
-    return hmac.new(key, msg, hash_name).digest()
+def _decode_text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SaslFailure("incorrect-encoding", "SCRAM message is not UTF-8") from None
 
 
-def _xor(left: bytes, right: bytes) -> bytes:
-    return bytes(a ^ b for a, b in zip(left, right, strict=True))
+def channel_binding(
+    tls: ssl.SSLObject | None, advertised: Collection[str] = ()
+) -> ChannelBinding | None:
+    """How a client binds SCRAM to `tls`; None without TLS or without a type in common.
+
+    `advertised` lists the server's types (XEP-0440). A server that lists none
+    gets tls-unique, RFC 5802's mandatory type and the only one Prosody 0.12.3
+    and ejabberd 23.01 implement. On TLS 1.3, where tls-unique is undefined
+    (RFC 9266), an advertised tls-server-end-point comes first.
+    """
+    if tls is None:
+        return None
+    if not advertised:
+        return ("tls-unique", tls)
+    ranked = CHANNEL_BINDING_TYPES[::-1] if tls.version() == "TLSv1.3" else CHANNEL_BINDING_TYPES
+    chosen = next((name for name in ranked if name in advertised), None)
+    return None if chosen is None else (chosen, tls)
 
 
-@lru_cache(maxsize=64)
-def _salted_password(hash_name: str, password: bytes, salt: bytes, iterations: int) -> bytes:
-    # Cached: a scenario logs the same accounts in again and again, and PBKDF2
-    # is by design the slowest step of a connection.
-    return hashlib.pbkdf2_hmac(hash_name, password, salt, iterations)
+def choose_mechanism(offered: Collection[str], *, can_bind: bool) -> str | None:
+    """The strongest offered mechanism the client supports; -PLUS ones only if it can bind."""
+    ranked = (*PLUS_MECHANISMS_BY_STRENGTH, *MECHANISMS_BY_STRENGTH)
+    return next((m for m in ranked if m in offered and (can_bind or "-PLUS" not in m)), None)
 
 
-def _keys(hash_name: str, salted: bytes) -> tuple[bytes, bytes, bytes]:
-    client_key = _hmac(hash_name, salted, b"Client Key")
-    stored_key = hashlib.new(hash_name, client_key).digest()
-    server_key = _hmac(hash_name, salted, b"Server Key")
-    return client_key, stored_key, server_key
+class ScramClient:
+    """Client side of one SCRAM exchange: first_message, final_message, verify.
+
+    `mechanism` names the hash ("SHA-256") or the mechanism; a -PLUS one binds
+    the exchange to `channel_binding`. Given channel binding, a mechanism
+    without -PLUS sends the GS2 flag "y", so a server that does bind sees that
+    someone stripped its -PLUS offer, and fails the login.
+    """
+
+    def __init__(
+        self,
+        mechanism: str,
+        username: str,
+        password: str,
+        *,
+        nonce: str | None = None,
+        channel_binding: ChannelBinding | None = None,
+    ) -> None:
+        self.hash_name = hash_for(mechanism)
+        plus = mechanism.upper().endswith("-PLUS")
+        if plus and channel_binding is None:
+            raise ValueError(f"{mechanism} needs channel binding")
+        name = _SCRAMP_MECHANISMS[self.hash_name] + ("-PLUS" if plus else "")
+        try:
+            self._scram = scramp.ScramClient(
+                [name], username, password, channel_binding=channel_binding, c_nonce=nonce
+            )
+            self._first = str(self._scram.get_client_first()).encode()
+        except scramp.ScramException as exc:
+            raise _failure(exc, "malformed-request") from None
+
+    def first_message(self) -> bytes:
+        return self._first
+
+    def final_message(self, server_first: bytes) -> bytes:
+        """Answer the server's challenge with our proof; SaslFailure if it is malformed."""
+        text = _decode_text(server_first)
+        try:
+            self._scram.set_server_first(text)
+            return str(self._scram.get_client_final()).encode()
+        except scramp.ScramException as exc:
+            raise _failure(exc, "malformed-request") from None
+
+    def verify(self, server_final: bytes) -> None:
+        """Check the server proved it knows the password; SaslFailure otherwise."""
+        text = _decode_text(server_final)
+        if text.startswith("e="):  # any condition, not just the ones scramp knows
+            raise SaslFailure(text[2:] or "not-authorized", "server rejected the proof")
+        try:
+            self._scram.set_server_final(text)
+        except scramp.ScramException as exc:
+            raise _failure(exc, "not-authorized", "server signature mismatch") from None
 
 
 def derive_credentials(
@@ -142,9 +209,17 @@ def derive_credentials(
 ) -> StoredCredentials:
     """Derive what the server stores for `password` (RFC 5802 section 3)."""
     algo = hash_for(hash_name)
-    salted = _salted_password(algo, saslprep(password).encode("utf-8"), salt, iterations)
-    _, stored_key, server_key = _keys(algo, salted)
-    return StoredCredentials(salt, iterations, stored_key, server_key)
+    salted = hashlib.pbkdf2_hmac(algo, saslprep(password).encode("utf-8"), salt, iterations)
+    stored_key = hashlib.new(algo, _hmac(algo, salted, b"Client Key")).digest()
+    return StoredCredentials(salt, iterations, stored_key, _hmac(algo, salted, b"Server Key"))
+
+
+def _hmac(hash_name: str, key: bytes, msg: bytes) -> bytes:
+    return hmac.new(key, msg, hash_name).digest()
+
+
+def _xor(left: bytes, right: bytes) -> bytes:
+    return bytes(a ^ b for a, b in zip(left, right, strict=True))
 
 
 _FAKE_SALT_KEY = os.urandom(32)
@@ -157,10 +232,6 @@ def _fake_salt(username: str) -> bytes:
 
 def _new_nonce() -> str:
     return base64.b64encode(os.urandom(_NONCE_BYTES)).decode("ascii")
-
-
-def _escape_name(name: str) -> str:
-    return name.replace("=", "=3D").replace(",", "=2C")
 
 
 def _unescape_name(name: str) -> str:
@@ -191,64 +262,6 @@ def _attributes(message: str, required: str) -> dict[str, str]:
     if "m" in attrs:
         raise SaslFailure("malformed-request", "unsupported mandatory SCRAM extension")
     return attrs
-
-
-def _decode_text(data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SaslFailure("incorrect-encoding", "SCRAM message is not UTF-8") from None
-
-
-class ScramClient:
-    """Client side of one SCRAM exchange: first_message, final_message, verify."""
-
-    def __init__(
-        self, hash_name: str, username: str, password: str, *, nonce: str | None = None
-    ) -> None:
-        self.hash_name = hash_for(hash_name)
-        self._username = saslprep(username)
-        self._password = saslprep(password)
-        self._nonce = nonce or _new_nonce()
-        self._gs2_header = "n,,"
-        self._first_bare = f"n={_escape_name(self._username)},r={self._nonce}"
-        self._server_signature: bytes | None = None
-
-    def first_message(self) -> bytes:
-        return f"{self._gs2_header}{self._first_bare}".encode()
-
-    def final_message(self, server_first: bytes) -> bytes:
-        """Answer the server's challenge with our proof; SaslFailure if it is malformed."""
-        text = _decode_text(server_first)
-        attrs = _attributes(text, "rsi")
-        nonce, salt_b64, iterations_text = attrs["r"], attrs["s"], attrs["i"]
-        if not nonce.startswith(self._nonce) or len(nonce) == len(self._nonce):
-            raise SaslFailure("malformed-request", "server nonce does not extend ours")
-        salt = b64decode(salt_b64)
-        if not iterations_text.isdigit():
-            raise SaslFailure("malformed-request", f"bad iteration count {iterations_text!r}")
-        iterations = int(iterations_text)
-        if not MIN_ITERATIONS <= iterations <= MAX_ITERATIONS:
-            raise SaslFailure("malformed-request", f"iteration count {iterations} out of range")
-        salted = _salted_password(self.hash_name, self._password.encode(), salt, iterations)
-        client_key, stored_key, server_key = _keys(self.hash_name, salted)
-        channel = base64.b64encode(self._gs2_header.encode()).decode("ascii")
-        final_bare = f"c={channel},r={nonce}"
-        auth_message = f"{self._first_bare},{text},{final_bare}".encode()
-        proof = _xor(client_key, _hmac(self.hash_name, stored_key, auth_message))
-        self._server_signature = _hmac(self.hash_name, server_key, auth_message)
-        return f"{final_bare},p={base64.b64encode(proof).decode('ascii')}".encode()
-
-    def verify(self, server_final: bytes) -> None:
-        """Check the server proved it knows the password; SaslFailure otherwise."""
-        if self._server_signature is None:
-            raise SaslFailure("malformed-request", "server-final before client-final")
-        text = _decode_text(server_final)
-        if text.startswith("e="):
-            raise SaslFailure(text[2:] or "not-authorized", "server rejected the proof")
-        attrs = _attributes(text, "v")
-        if not hmac.compare_digest(b64decode(attrs["v"]), self._server_signature):
-            raise SaslFailure("not-authorized", "server signature mismatch")
 
 
 class ScramServer:

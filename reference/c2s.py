@@ -14,16 +14,18 @@ import base64
 import logging
 import secrets
 import ssl
+from collections import deque
 from typing import TYPE_CHECKING
 
 from lxml import etree
 
 from protocol import namespaces as ns
+from protocol.jid import nodeprep, split_jid
 from protocol.sasl import SaslFailure, ScramServer, b64decode, parse_plain
-from protocol.xmlstream import StreamError, StreamOpened, XMLStreamParser
+from protocol.xmlstream import Event, StreamError, StreamOpened, XMLStreamParser
 from reference import wire
 from reference.config import ConfigError
-from reference.jids import split_jid, valid_localpart
+from reference.limits import TokenBucket
 from reference.tls import server_context
 
 if TYPE_CHECKING:
@@ -49,6 +51,8 @@ _BIND_FEATURES = (
     f"<session xmlns='{ns.SESSION}'><optional/></session></stream:features>"
 ).encode()
 _STREAM_END = b"</stream:stream>"
+# Bytes parsed at a time: a client's big read becomes stanzas over several turns.
+_PARSE_SLICE = 8 * 1024
 # How long a closed stream's leftover input is drained before the socket is dropped.
 LINGER_SECONDS = 2.0
 
@@ -79,6 +83,20 @@ class ClientSession(asyncio.Protocol):
         self._held: list[bytes] | None = None  # input held back during the TLS upgrade
         self._restarted = False  # the parser was reset mid-chunk: drop the chunk's rest
         self._unauthenticated_bytes = 0
+        # Read side: parsed events not handled yet, and why reading is paused
+        # ("turn": this turn's share is spent; "rate": over the rate limit).
+        self._unparsed = bytearray()
+        self._backlog: deque[Event] = deque()
+        self._holds: set[str] = set()
+        self._rate_timer: asyncio.TimerHandle | None = None
+        self._rate = (
+            TokenBucket(self.config.c2s_rate_bytes, self.config.c2s_burst_bytes)
+            if self.config.c2s_rate_bytes > 0
+            else None
+        )
+        self.address = ""  # the peer's IP address, for per-address login limits
+        self._auth_failures = 0
+        self._attempted_user = ""
         self._scram: ScramServer | None = None  # None with a step in progress: PLAIN
         self._sasl_step: str | None = None  # "first" or "final" while authenticating
         self.username: str | None = None
@@ -97,6 +115,8 @@ class ClientSession(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         transport.set_write_buffer_limits(high=self.config.max_write_buffer_bytes)  # type: ignore[attr-defined]
+        peer = transport.get_extra_info("peername")
+        self.address = str(peer[0]) if isinstance(peer, tuple) and peer else ""
         self._deadline = asyncio.get_running_loop().call_later(
             self.config.negotiation_timeout, self._negotiation_expired
         )
@@ -121,23 +141,65 @@ class ClientSession(asyncio.Protocol):
                 return
         if self._log_stanzas:
             log.debug("%s >> %s", self.full_jid or "(unbound)", data.decode("utf-8", "replace"))
-        try:
-            events = self.parser.feed(data)
-        except StreamError as exc:
-            self.fail(exc.condition, exc.text)
-            return
-        for event in events:
+        self._unparsed += data
+        if self._rate is not None and self.username is not None:
+            delay = self._rate.spend(len(data))
+            if delay > 0:
+                self._hold("rate")
+                self._rate_timer = asyncio.get_running_loop().call_later(delay, self._rate_refilled)
+        self._handle_backlog()
+
+    def _handle_backlog(self) -> None:
+        """Handle parsed events, at most `max_stanzas_per_turn` before yielding to the others.
+
+        What is left waits for the next loop turn with this socket unread, so a
+        client that floods fills its own TCP window, not everyone's latency."""
+        backlog = self._backlog
+        budget = self.config.max_stanzas_per_turn
+        while (backlog or self._unparsed) and not self.closed:
+            if not backlog:  # parse a slice at a time: a big read is not parsed in one go
+                chunk = bytes(self._unparsed[:_PARSE_SLICE])
+                del self._unparsed[:_PARSE_SLICE]
+                try:
+                    backlog.extend(self.parser.feed(chunk))
+                except StreamError as exc:
+                    self.fail(exc.condition, exc.text)
+                    return
+                continue
+            if budget == 0:
+                self._hold("turn")
+                asyncio.get_running_loop().call_soon(self._handle_backlog)
+                return
+            budget -= 1
+            event = backlog.popleft()
             if isinstance(event, etree._Element):
                 self._element(event)
             elif isinstance(event, StreamOpened):
                 self._stream_opened(event.root)
             else:
                 self._peer_closed()
-            if self.closed:
-                return
-            if self._restarted:
+            if self._restarted:  # the parser was reset: what followed belongs to the old stream
                 self._restarted = False
-                return
+                backlog.clear()
+                self._unparsed.clear()
+        self._release("turn")
+
+    def _rate_refilled(self) -> None:
+        self._rate_timer = None
+        self._release("rate")
+
+    def _hold(self, reason: str) -> None:
+        if not self._holds and self.transport is not None:
+            self.transport.pause_reading()
+        self._holds.add(reason)
+
+    def _release(self, reason: str) -> None:
+        if reason not in self._holds:
+            return
+        self._holds.discard(reason)
+        # During a TLS upgrade the old transport stays paused: the new one takes over.
+        if not self._holds and self._held is None and not self.closed:
+            self.transport.resume_reading()  # type: ignore[union-attr]
 
     # -- output -------------------------------------------------------------
 
@@ -170,7 +232,9 @@ class ClientSession(asyncio.Protocol):
         the kernel send a reset, which can destroy the error before it is read."""
         if self.closed:
             return
-        log.info("%s: stream error %s %s", self.full_jid or "client", condition, text)
+        # Counted, not logged one by one: thousands of streams may end at once.
+        self.hub.tally.count(f"stream errors {condition} ({text or 'no text'})")
+        log.debug("%s: stream error %s %s", self.full_jid or "client", condition, text)
         prefix = b"" if self.header_sent else wire.stream_header(self.hub.domain, _new_id())
         self.transport.write(prefix + wire.stream_error(condition, text))  # type: ignore[union-attr]
         self._end(f"stream error: {condition}", linger=linger)
@@ -188,10 +252,18 @@ class ClientSession(asyncio.Protocol):
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
+        if self._rate_timer is not None:
+            self._rate_timer.cancel()
+            self._rate_timer = None
+        self._backlog.clear()
+        self._unparsed.clear()
         self.hub.connection_closed(self, reason)
         transport = self.transport
         if transport is None or transport.is_closing():
             return
+        if self._holds and self._held is None:  # read again: the linger drains the peer's input
+            self._holds.clear()
+            transport.resume_reading()
         if not (linger and transport.can_write_eof()):
             transport.close()
             return
@@ -309,6 +381,9 @@ class ClientSession(asyncio.Protocol):
 
     def _sasl_auth(self, element: etree._Element) -> None:
         mechanism = element.get("mechanism") or ""
+        if self.hub.auth_failures.blocked(self.address):
+            self._sasl_failed(SaslFailure("temporary-auth-failure"))
+            return
         if self.config.require_tls and not self.secure:
             self.transport.write(_sasl_failure("encryption-required"))  # type: ignore[union-attr]
             return
@@ -348,21 +423,32 @@ class ClientSession(asyncio.Protocol):
 
     def _plain(self, payload: bytes) -> None:
         authzid, username, password = parse_plain(payload)
-        local = username.lower()
-        if not valid_localpart(local) or not self.hub.accounts.check_plain(local, password):
+        self._attempted_user = username
+        local = nodeprep(username)
+        if local is None or not self.hub.accounts.check_plain(local, password):
             raise SaslFailure("not-authorized")
-        if authzid and authzid.lower() != f"{local}@{self.hub.domain}":
+        authorized = split_jid(authzid) if authzid else None
+        if authzid and (authorized is None or authorized.full != f"{local}@{self.hub.domain}"):
             raise SaslFailure("invalid-authzid")
         self._authenticated(local, None)
 
     def _sasl_failed(self, failure: SaslFailure) -> None:
+        if self._scram is not None and self._scram.username:
+            self._attempted_user = self._scram.username
         self._scram = None
         self._sasl_step = None
         self.transport.write(_sasl_failure(failure.condition))  # type: ignore[union-attr]
+        if failure.condition == "aborted":
+            return
+        if failure.condition == "not-authorized":
+            self.hub.auth_failures.failed(self.address, self._attempted_user)
+        self._auth_failures += 1
+        if self._auth_failures >= self.config.max_auth_failures_per_connection:
+            self.fail("policy-violation", "too many failed authentication attempts")
 
     def _authenticated(self, username: str, additional: bytes | None) -> None:
-        local = username.lower()
-        if not valid_localpart(local):
+        local = nodeprep(username)
+        if local is None:
             raise SaslFailure("not-authorized")
         self._scram = None
         self._sasl_step = None

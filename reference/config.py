@@ -41,6 +41,20 @@ class ServerConfig:
     # A stream must be authenticated and bound within this many seconds of the
     # TCP connect: slow or idle peers cannot hold sockets and parsers forever.
     negotiation_timeout: float = 30.0
+    # Fairness: stanzas one connection may have handled per event-loop turn
+    # before the others get theirs (its socket is not read in the meantime).
+    max_stanzas_per_turn: int = 32
+    # Per-connection rate limit on what a client sends, in bytes a second with
+    # a burst (Prosody's mod_limits); 0: unlimited (the embedded target).
+    # `scansion-py serve` turns it on (SERVE_LIMITS).
+    c2s_rate_bytes: int = 0
+    c2s_burst_bytes: int = 0
+    # Failed logins: a connection gets this many attempts before its stream is
+    # closed; a source address gets `auth_failures_per_address` a window
+    # (0: no per-address limit).
+    max_auth_failures_per_connection: int = 3
+    auth_failures_per_address: int = 0
+    auth_failure_window: float = 60.0
     # None: test mode, any user logs in with any password (PLAIN only).
     # A mapping localpart -> password: real checking, SCRAM offered.
     accounts: dict[str, str] | None = None
@@ -68,6 +82,14 @@ TEST_CONTACT_INFO: dict[str, list[str]] = {
 
 _PATH_KEYS = {"certificate", "private_key", "database"}
 
+# What `scansion-py serve` adds to the defaults: a server people connect to
+# gets rate and login limits (Prosody's example configuration: 10 kB/s, 25 kB burst).
+SERVE_LIMITS: dict[str, Any] = {
+    "c2s_rate_bytes": 10 * 1024,
+    "c2s_burst_bytes": 25 * 1024,
+    "auth_failures_per_address": 10,
+}
+
 
 def load_accounts(path: Path, domain: str) -> dict[str, str]:
     """Read `user = "password"` lines (TOML); keys may be localparts or `user@domain`."""
@@ -85,14 +107,14 @@ def load_accounts(path: Path, domain: str) -> dict[str, str]:
     return accounts
 
 
-def load_config(path: Path) -> ServerConfig:
+def load_config(path: Path, defaults: dict[str, Any] | None = None) -> ServerConfig:
     """Build a ServerConfig from a TOML file whose keys are ServerConfig's field names.
 
     `accounts_file = "accounts.toml"` (relative to the config file) loads accounts;
     `muc_host = ""` disables the MUC service."""
     table = _read_toml(path)
     known = {f.name for f in fields(ServerConfig)} - {"accounts"}
-    config = ServerConfig()
+    config = ServerConfig(**(defaults or {}))
     accounts_file = table.pop("accounts_file", None)
     for key, value in table.items():
         if key not in known:

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from protocol import namespaces as ns
+from protocol.jid import JID, bare_of, split_jid
 from reference import roster as rosters
 from reference import wire
-from reference.jids import Jid, bare_of, split_jid
 
 if TYPE_CHECKING:
     from reference.c2s import ClientSession
@@ -89,6 +89,8 @@ class PresenceHandler:
         if jid is None:
             self.hub.bounce(stanza, "modify", "jid-malformed")
             return
+        if jid.full != to:
+            stanza.set("to", jid.full)  # prepared, as the addressee and its errors name it
         if kind == "probe" and jid.resource:
             # A probe of one resource (a MUC occupant) goes as addressed, not to the account.
             self.hub.deliver(stanza, jid)
@@ -246,7 +248,7 @@ class PresenceHandler:
         else:
             self.hub.bounce(stanza, "modify", "bad-request", "Invalid presence type")
 
-    def inbound_full(self, stanza: etree._Element, jid: Jid, session: ClientSession | None) -> None:
+    def inbound_full(self, stanza: etree._Element, jid: JID, session: ClientSession | None) -> None:
         kind = stanza.get("type")
         if kind in _SUBSCRIPTION_TYPES:
             self._inbound_subscription(stanza, jid.bare)

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from protocol import namespaces as ns
+from protocol.jid import split_jid
 from reference import wire
-from reference.jids import split_jid
 
 if TYPE_CHECKING:
     from reference.router import Hub
@@ -196,7 +196,7 @@ def handle_iq(hub: Hub, iq: etree._Element, bare: str) -> None:
         return
     element = items[0]
     contact = split_jid(element.get("jid") or "")
-    if contact is None or contact.resource is not None or contact.bare == bare:
+    if contact is None or contact.resource or contact.bare == bare:
         hub.bounce(iq, "modify", "bad-request", "invalid roster item jid")
         return
     jid = contact.bare

@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
+from protocol.jid import JID, split_jid
 from reference import wire
 from reference.accounts import Accounts
 from reference.config import ServerConfig
-from reference.jids import Jid, split_jid
+from reference.limits import AuthFailures, Tally
 from reference.offline import OfflineStore
 from reference.presence import PresenceHandler, forget_directed
 from reference.roster import RosterStore
@@ -54,6 +55,10 @@ class Hub:
         self.offline = OfflineStore(self.domain)
         self.presence = PresenceHandler(self)
         self.services = ServerServices(self)
+        self.tally = Tally(log)
+        self.auth_failures = AuthFailures(
+            config.auth_failures_per_address, config.auth_failure_window, self.tally
+        )
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle ------------------------------------------------------------
@@ -129,6 +134,8 @@ class Hub:
         if jid is None:
             self.bounce(stanza, "modify", "jid-malformed")
             return
+        if jid.full != to:
+            stanza.set("to", jid.full)  # prepared, as the addressee and its errors name it
         self.deliver(stanza, jid)
 
     def _valid_iq(self, iq: etree._Element) -> bool:
@@ -182,12 +189,12 @@ class Hub:
 
     # -- delivery -------------------------------------------------------------
 
-    def deliver(self, stanza: etree._Element, jid: Jid) -> None:
+    def deliver(self, stanza: etree._Element, jid: JID) -> None:
         """Deliver a stanza whose `from` is trustworthy to the entity `jid` names."""
         if jid.domain == self.domain:
-            if jid.local is None:
+            if not jid.local:
                 self._to_server(stanza)
-            elif jid.resource is None:
+            elif not jid.resource:
                 self._to_bare(stanza, jid.bare)
             else:
                 self._to_full(stanza, jid)
@@ -218,7 +225,7 @@ class Hub:
         else:
             self.services.account_iq(stanza, bare)
 
-    def _to_full(self, stanza: etree._Element, jid: Jid) -> None:
+    def _to_full(self, stanza: etree._Element, jid: JID) -> None:
         full = jid.full
         session = self.sessions.get(full)
         tag = stanza.tag

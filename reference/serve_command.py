@@ -7,7 +7,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from reference.config import ConfigError, ServerConfig, load_accounts, load_config
+from reference.config import SERVE_LIMITS, ConfigError, ServerConfig, load_accounts, load_config
 
 DEFAULT_PORT = 5222
 EXIT_CONFIG = 2
@@ -27,12 +27,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--accounts", type=Path, help='TOML file of accounts (user = "password"); enables SCRAM'
     )
     parser.add_argument("--no-muc", action="store_true", help="run without the MUC service")
+    parser.add_argument(
+        "--no-limits",
+        action="store_true",
+        help="no per-connection rate limit (10 kB/s, 25 kB burst) and no per-address "
+        "failed-login limit (10 a minute), as the embedded target runs",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every stanza in and out")
     parser.set_defaults(func=serve)
 
 
 def build_config(args: argparse.Namespace) -> ServerConfig:
-    config = load_config(args.config) if args.config else ServerConfig(port=DEFAULT_PORT)
+    defaults = {} if args.no_limits else SERVE_LIMITS
+    if args.config:
+        config = load_config(args.config, defaults)
+    else:
+        config = ServerConfig(port=DEFAULT_PORT, **defaults)
     if args.port is not None:
         config.port = args.port
     if args.host is not None:

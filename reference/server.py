@@ -86,6 +86,7 @@ class ReferenceServer:
         for listener in self._listeners:
             listener.close()
         hub.shutdown()
+        hub.tally.close()
         for listener in self._listeners:
             await listener.wait_closed()
         self._listeners.clear()

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from protocol import namespaces as ns
+from protocol.jid import bare_of
 from reference import roster, wire
 from reference.contact_info import contact_form
-from reference.jids import bare_of
 
 if TYPE_CHECKING:
     from reference.router import Hub

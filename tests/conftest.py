@@ -2,6 +2,7 @@
 
 Real servers (Prosody 0.12.3, ejabberd 23.01) come from the start scripts in
 `../shared`; tests that need them skip with the reason when they are absent.
+`--long` adds the slow cases (marked `long`) to the run.
 """
 
 from __future__ import annotations
@@ -20,6 +21,24 @@ SHARED = Path(os.environ.get("SCANSION_SHARED", ROOT.parent / "shared"))
 SEEDS = SHARED / "specs" / "seeds"
 CORPUS = SHARED / "prosody" / "corpus"
 TRACES = SHARED / "prosody" / "traces"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--long",
+        action="store_true",
+        help="also run the slow cases (marked `long`): every corpus script broken against "
+        "Prosody, 5,000 idle connections",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--long"):
+        return
+    skip = pytest.mark.skip(reason="a slow case: run with --long")
+    for item in items:
+        if "long" in item.keywords:
+            item.add_marker(skip)
 
 
 def free_port() -> int:
@@ -62,3 +81,15 @@ def prosody() -> Iterator[tuple[str, int]]:
 def ejabberd() -> Iterator[tuple[str, int]]:
     """A real ejabberd 23.01 on loopback (STARTTLS offered, self-signed): (host, port)."""
     yield from _start_real_server(SHARED / "ejabberd" / "ejabberd-target", "ejabberd")
+
+
+@pytest.fixture
+def chromium(tmp_path: Path) -> Iterator[list[str]]:
+    """Chromium's command line with a fresh profile; skips when Debian's package is absent."""
+    from tests.support_chromium import CHROMIUM, FLAGS
+
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (Debian package 'chromium')")
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    yield [CHROMIUM, *FLAGS, f"--user-data-dir={profile}"]

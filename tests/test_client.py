@@ -7,7 +7,6 @@ tests also run on uvloop, which the command line uses when it is installed.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -149,15 +148,12 @@ def test_many_stanzas_arrive_in_order(prosody: tuple[str, int]) -> None:
         receiver = make_client(prosody, "receiver@localhost", receiver_log)
         await asyncio.gather(sender.connect(5), receiver.connect(5))
         count = 40
-        started = time.perf_counter()
         for i in range(count):
             # One write per stanza, as a script sends them; about 2 KiB in all, as the
             # frozen-clock Prosody stops reading a client that sends much more at once.
             await sender.send_raw(f"<message to='{receiver.full_jid}' id='m{i}'/>")
         await receiver_log.wait_for(count, timeout=20)
-        elapsed = time.perf_counter() - started
         assert [s.get("id") for s in receiver_log.stanzas] == [f"m{i}" for i in range(count)]
-        assert elapsed < 10, f"{count} messages took {elapsed:.2f} s"
         await asyncio.gather(sender.close(), receiver.close())
 
     run(scenario)

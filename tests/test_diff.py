@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.reporting.divergence import NOT_REACHED, first_divergence, marked_lines
+from harness.reporting.divergence import NOT_REACHED, first_divergence
 from harness.results import Failure, ScriptResult, Status, TrafficEntry
 from tests.conftest import ROOT
 from tests.support_results import romeo_steps
@@ -86,16 +86,6 @@ def test_a_step_one_target_never_reached() -> None:
 def test_no_divergence_when_every_step_turns_out_the_same() -> None:
     assert first_divergence(PASSING, PASSING, "a", "b") is None
     assert first_divergence(FAILING, FAILING, "a", "b") is None
-
-
-def test_marked_lines_flag_what_the_other_side_lacks() -> None:
-    left = ('<iq type="error">\n  <not-allowed/>\n</iq>',)
-    right = ('<iq type="error">\n  <remote-server-not-found/>\n</iq>',)
-    assert marked_lines(left, right) == [
-        ('<iq type="error">', False),
-        ("  <not-allowed/>", True),
-        ("</iq>", False),
-    ]
 
 
 def diff(*args: str) -> subprocess.CompletedProcess[str]:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import socket
 import struct
-import time
 from pathlib import Path
 
 import pytest
@@ -34,6 +34,7 @@ HEADER = (
     "xmlns:stream='http://etherx.jabber.org/streams' id='fake' from='localhost' version='1.0'>"
 )
 TEN_MB = 10 * 1024 * 1024
+LONG_TIMEOUT = 60.0
 
 
 class FakeServer:
@@ -139,13 +140,13 @@ def _script(user: str) -> str:
     )
 
 
-def _run(server: FakeServer, users: list[str]) -> RunResult:
+def _run(server: FakeServer, users: list[str], options: RunOptions = OPTIONS) -> RunResult:
     async def main() -> RunResult:
         listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
         address = f"127.0.0.1:{listener.sockets[0].getsockname()[1]}"
         try:
             scripts = [parse_text(_script(u), Path(f"{u}.scs")) for u in users]
-            result = await run_scripts(scripts, parse_target(address), OPTIONS)
+            result = await run_scripts(scripts, parse_target(address), options)
         finally:
             listener.close()
             await server.close()
@@ -177,19 +178,20 @@ def _run(server: FakeServer, users: list[str]) -> RunResult:
 def test_fault_fails_the_step_clearly_and_the_next_script_runs(
     user: str, step: int, reason: str, quick: bool
 ) -> None:
-    started = time.monotonic()
-    result = _run(FakeServer(), [user, "good"])
+    # A dead stream fails the step at once: with a long timeout, finishing before it
+    # shows the step did not wait for it (a deadline, not a speed claim).
+    options = dataclasses.replace(OPTIONS, timeout=LONG_TIMEOUT) if quick else OPTIONS
+    result = _run(FakeServer(), [user, "good"], options)
     broken, healthy = result.scripts
     assert broken.status is Status.FAILED, broken
     assert broken.failure is not None
     assert broken.failure.step == step, broken.failure
     assert reason in broken.failure.message, broken.failure.message
-    if quick:  # a dead stream fails the step at once, not after the timeout
-        assert broken.duration_s < OPTIONS.timeout, broken.duration_s
+    if quick:
+        assert broken.duration_s < LONG_TIMEOUT, broken.duration_s
     else:
-        assert OPTIONS.timeout <= broken.duration_s < OPTIONS.timeout + 3
+        assert broken.duration_s >= OPTIONS.timeout
     assert healthy.status is Status.PASSED, healthy.failure
-    assert time.monotonic() - started < OPTIONS.timeout + 8
 
 
 @pytest.mark.parametrize(
@@ -203,7 +205,7 @@ def test_broken_tls_upgrade_fails_the_login_clearly(fault: str, reason: str) -> 
         assert script.failure is not None
         assert (script.failure.step, script.failure.action) == (0, "connects")
         assert reason in script.failure.message, script.failure.message
-        assert script.duration_s < OPTIONS.connect_timeout + 1
+        assert "timed out" not in script.failure.message  # the fault failed it, not a timeout
 
 
 @pytest.mark.parametrize(

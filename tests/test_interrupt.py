@@ -106,10 +106,10 @@ def test_ctrl_c_writes_partial_reports_and_closes_connections(tmp_path: Path) ->
         # Interrupt once both actors of the hanging script are logged in.
         _wait_for(lambda: server.stats()["sessions"] == 2, 30, "the hanging script's logins")
         run.send_signal(signal.SIGINT)
-        stdout, stderr = run.communicate(timeout=20)
+        stdout, stderr = run.communicate(timeout=90)  # a deadline for a loaded machine
         assert run.returncode == 130, (run.returncode, stdout, stderr)
         assert "Traceback" not in stdout + stderr, stdout + stderr
-        _wait_for(lambda: server.stats()["connections"] == 0, 5, "the connections to close")
+        _wait_for(lambda: server.stats()["connections"] == 0, 30, "the connections to close")
         stats = server.stats()
         assert stats["sessions"] == 0
         assert not stats["problems"], stats["problems"]

@@ -125,8 +125,9 @@ def test_cancelling_a_concurrent_run_keeps_what_finished_in_order() -> None:
         task = asyncio.create_task(
             run_scripts(scripts, parse_target("reference"), OPTIONS, jobs=3, observer=observer)
         )
-        while ("finished", "quick") not in observer.calls:
-            await asyncio.sleep(0.02)
+        async with asyncio.timeout(60):
+            while ("finished", "quick") not in observer.calls:
+                await asyncio.sleep(0.02)
         task.cancel()
         return await task
 

@@ -60,7 +60,7 @@ def scripts(tmp_path: Path) -> list[Path]:
 def run_both(paths: list[Path], prosody: tuple[str, int]) -> MatrixResult:
     scripts = [parse_text(path.read_text(), path) for path in paths]
     targets = [parse_target("reference"), parse_target(f"prosody={prosody[0]}:{prosody[1]}")]
-    options = RunOptions(timeout=1.0, quiet_period=0.2, ask_version=True, record_traffic=True)
+    options = RunOptions(timeout=5.0, quiet_period=0.2, ask_version=True, record_traffic=True)
     return asyncio.run(run_matrix(scripts, targets, options, jobs=2))
 
 
@@ -96,7 +96,7 @@ def test_cli_with_two_targets(
             "run",
             *map(str, scripts),
             "--timeout",
-            "1",
+            "5",
             *targets,
             *outputs,
         ],
@@ -126,7 +126,7 @@ def test_cli_with_two_targets(
     assert [t["name"] for t in data["targets"]] == ["reference", "prosody"]
     assert data["targets"][1]["server"] == "Prosody 0.12.3"
     for run, name in zip(data["runs"], ("reference", "prosody"), strict=True):
-        assert list(run) == ["tool", "version", "target", "summary", "scripts"]
+        assert list(run) == ["tool", "version", "target", "summary", "scripts", "errors"]
         assert run["target"] == name
         assert [s["path"] for s in run["scripts"]] == [str(echo), str(software)]
     assert [s["status"] for s in data["runs"][0]["scripts"]] == ["passed", "failed"]

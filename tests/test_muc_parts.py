@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from lxml import etree
 
+from protocol.jid import resourceprep
 from reference.muc.forms import Field, Form, Option
 from reference.muc.hooks import Event, Hooks
-from reference.muc.nickprep import resourceprep
 
 
 def test_handlers_run_by_priority_and_the_first_answer_stops_the_event() -> None:

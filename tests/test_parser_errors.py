@@ -17,6 +17,30 @@ ACTIONS = "an action (connects, disconnects, sends:, receives:)"
 # (id, script, "line:col: message", hint)
 BROKEN = [
     (
+        "strict that is neither true nor false",
+        HEADER + "Romeo receives:\n\t<message scansion:strict='maybe'/>\n",
+        "6:28: scansion:strict must be 'true' or 'false', not 'maybe'",
+        None,
+    ),
+    (
+        "an actor jid that is no JID",
+        "# Errors\n[Client] Romeo\n\tjid: not a jid @@\n---\n",
+        "3:7: invalid JID 'not a jid @@': localpart may not contain @",
+        None,
+    ),
+    (
+        "an actor jid without a localpart",
+        "# Errors\n[Client] Romeo\n\tjid: localhost\n---\n",
+        "3:7: a client's jid needs a localpart: 'localhost'",
+        "write it as user@domain, e.g. 'jid: romeo@localhost'",
+    ),
+    (
+        "unknown actor key",
+        "# Errors\n[Client] Romeo\n\tjid: romeo@localhost\n\tpasword: x\n---\n",
+        "4:2: unknown actor property 'pasword'",
+        "did you mean 'password'?",
+    ),
+    (
         "unknown actor",
         HEADER + "Romeo connects\nRomoe sends:\n\t<presence/>\n",
         "6:1: unknown actor 'Romoe'",

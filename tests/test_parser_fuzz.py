@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -49,7 +48,6 @@ LINES = st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=30))
 
 
 def _assert_answers(text: str) -> None:
-    started = time.perf_counter()
     try:
         script = parse_text(text, Path("fuzz.scs"))
     except ScriptError as error:
@@ -63,7 +61,6 @@ def _assert_answers(text: str) -> None:
         assert isinstance(script, Script)
         for step in script.steps:
             assert 1 <= step.line <= text.count("\n") + 1
-    assert time.perf_counter() - started < 1.0
 
 
 @settings(max_examples=300, deadline=1000)

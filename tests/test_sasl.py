@@ -8,6 +8,8 @@ import contextlib
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scramp import ScramException
+from scramp.utils import saslprep as rfc4013_saslprep
 
 from protocol.sasl import (
     SaslFailure,
@@ -15,6 +17,8 @@ from protocol.sasl import (
     ScramServer,
     StoredCredentials,
     b64decode,
+    channel_binding,
+    choose_mechanism,
     derive_credentials,
     parse_plain,
     plain_message,
@@ -74,7 +78,7 @@ def test_server_reproduces_rfc_vector(hash_name: str) -> None:
 
 @pytest.mark.parametrize("hash_name", ["SHA-1", "SHA-256", "SCRAM-SHA-256", "sha1"])
 def test_round_trip(hash_name: str) -> None:
-    creds = derive_credentials(hash_name, "s3cr=t,ü", b"salty-salt", 4096)
+    creds = derive_credentials(hash_name, "s3cr=t,ü", b"salty-salt-salty", 4096)
     server = ScramServer(hash_name, {"jul,iet=": creds}.get)
     client = ScramClient(hash_name, "jul,iet=", "s3cr=t,ü")
     server_first = server.first(client.first_message())
@@ -267,3 +271,114 @@ def test_strict_base64() -> None:
 def test_unknown_hash_is_refused() -> None:
     with pytest.raises(ValueError, match="unsupported SCRAM hash"):
         ScramClient("MD5", "user", "pencil")
+
+
+def test_saslprep_is_full_rfc_4013() -> None:
+    with pytest.raises(SaslFailure, match="unassigned"):
+        saslprep("\u0221")  # assigned after Unicode 3.2, so unassigned for SASLprep
+    with pytest.raises(SaslFailure, match="bidi"):
+        saslprep("\u0627\u0031")  # right-to-left text must also end right-to-left
+    with pytest.raises(SaslFailure):
+        ScramClient("SHA-256", "user", "pass\ue000word")  # private use
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=30))
+def test_saslprep_shortcut_for_ascii_agrees_with_rfc_4013(text: str) -> None:
+    try:
+        expected: str | None = rfc4013_saslprep(text)
+    except ScramException:
+        expected = None
+    if expected is None:
+        with pytest.raises(SaslFailure):
+            saslprep(text)
+    else:
+        assert saslprep(text) == expected
+
+
+def test_client_refuses_weak_server_parameters() -> None:
+    """RFC 7677 asks for 4096 iterations at least; a short salt is refused too."""
+    client = ScramClient("SHA-1", "user", "pencil", nonce="fyko+d2lbbFgONRv9qkxdawL")
+    with pytest.raises(SaslFailure, match="4096"):
+        client.final_message(b"r=fyko+d2lbbFgONRv9qkxdawLX,s=QSXCR+Q6sek8bf92,i=1000")
+    client = ScramClient("SHA-1", "user", "pencil", nonce="fyko+d2lbbFgONRv9qkxdawL")
+    with pytest.raises(SaslFailure, match="at least 12 bytes"):
+        client.final_message(b"r=fyko+d2lbbFgONRv9qkxdawLX,s=c2FsdA==,i=4096")
+
+
+def test_client_reports_any_server_error() -> None:
+    client = ScramClient("SHA-1", "user", "pencil", nonce="fyko+d2lbbFgONRv9qkxdawL")
+    client.final_message(VECTORS["SHA-1"]["server_first"])
+    with pytest.raises(SaslFailure) as err:
+        client.verify(b"e=account-disabled")
+    assert err.value.condition == "account-disabled"
+
+
+def test_plus_client_binds_the_channel_data() -> None:
+    """RFC 5802 section 7: c= carries the GS2 header followed by the binding data."""
+    vec = VECTORS["SHA-1"]
+    client = ScramClient(
+        "SCRAM-SHA-1-PLUS",
+        "user",
+        "pencil",
+        nonce=vec["client_nonce"],
+        channel_binding=("tls-unique", b"finished"),
+    )
+    assert client.first_message() == b"p=tls-unique,," + vec["client_first"][3:]
+    final = client.final_message(vec["server_first"])
+    assert final.startswith(b"c=" + base64.b64encode(b"p=tls-unique,,finished") + b",r=")
+    assert final != vec["client_final"]
+
+
+def test_plus_needs_channel_binding() -> None:
+    with pytest.raises(ValueError, match="needs channel binding"):
+        ScramClient("SCRAM-SHA-256-PLUS", "user", "pencil")
+
+
+def test_binding_client_says_y_and_our_server_accepts_it() -> None:
+    """A client that could bind, offered no -PLUS, sends "y"; a server without binding accepts."""
+    creds = _credentials("SHA-256")
+    server = ScramServer("SHA-256", {"user": creds}.get)
+    client = ScramClient("SHA-256", "user", "pencil", channel_binding=("tls-unique", b"data"))
+    assert client.first_message().startswith(b"y,,n=user,r=")
+    server_first = server.first(client.first_message())
+    client.verify(server.final(client.final_message(server_first)))
+    assert server.username == "user"
+
+
+class _TLS:
+    """Just what `channel_binding` asks of an ssl.SSLObject."""
+
+    def __init__(self, version: str) -> None:
+        self._version = version
+
+    def version(self) -> str:
+        return self._version
+
+
+@pytest.mark.parametrize(
+    ("version", "advertised", "expected"),
+    [
+        ("TLSv1.3", [], "tls-unique"),  # nothing advertised: RFC 5802's default
+        ("TLSv1.2", ["tls-server-end-point", "tls-unique"], "tls-unique"),
+        ("TLSv1.3", ["tls-unique", "tls-server-end-point"], "tls-server-end-point"),
+        ("TLSv1.3", ["tls-exporter", "tls-unique"], "tls-unique"),
+        ("TLSv1.3", ["tls-exporter"], None),  # Python cannot export keying material
+    ],
+)
+def test_channel_binding_type(version: str, advertised: list[str], expected: str | None) -> None:
+    tls = _TLS(version)
+    binding = channel_binding(tls, advertised)  # type: ignore[arg-type]
+    assert binding == (None if expected is None else (expected, tls))
+    assert channel_binding(None, advertised) is None
+
+
+def test_choose_mechanism() -> None:
+    offered = ["PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS"]
+    assert choose_mechanism(offered, can_bind=True) == "SCRAM-SHA-256-PLUS"
+    assert choose_mechanism(offered, can_bind=False) == "SCRAM-SHA-256"
+    assert choose_mechanism(["SCRAM-SHA-1-PLUS", "PLAIN"], can_bind=False) == "PLAIN"
+    assert (
+        choose_mechanism(["SCRAM-SHA-1-PLUS", "SCRAM-SHA-1"], can_bind=True) == "SCRAM-SHA-1-PLUS"
+    )
+    assert choose_mechanism(["SCRAM-SHA-256-PLUS", "DIGEST-MD5"], can_bind=False) is None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.results import ScriptResult, Status, StepResult
+from harness.results import Mark, ScriptResult, Status, StepResult
 
 NOT_REACHED = "not reached"
 
@@ -22,7 +22,8 @@ class Side:
     `stanzas`: what decided the step there, i.e. the stanzas a `receives` matched
     or, on a failure, the closest stanza received (or the unexpected one for
     `receives: nothing`); `received`: everything the step's actor received while
-    the step ran (with traffic recorded), for context.
+    the step ran (with traffic recorded), for context; `marks`: where the closest
+    stanza departs from the expected one, as the matcher counted it.
     """
 
     target: str
@@ -31,6 +32,7 @@ class Side:
     stanzas: tuple[str, ...]
     explanation: str = ""
     received: tuple[str, ...] = ()
+    marks: tuple[Mark, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,11 @@ class Divergence:
     expected: str | None  # the expected stanza, when a side failed a `receives`
     left: Side
     right: Side
+
+    @property
+    def expected_marks(self) -> tuple[Mark, ...]:
+        """What the failing side's closest stanza lacks, to mark in the expected one."""
+        return tuple(m for side in (self.left, self.right) for m in side.marks)
 
 
 def first_divergence(
@@ -93,17 +100,15 @@ def _side(result: ScriptResult, step: StepResult | None, index: int, target: str
     failure = result.failure
     if step.status is not Status.PASSED and failure is not None and failure.step == index:
         closest = (failure.closest,) if failure.closest is not None else ()
+        # `receives nothing`: the one stanza that came is the difference, all of it.
+        marks = failure.marks if failure.expected is not None else (Mark("received", ()),)
         return Side(
-            target, step.status.value, failure.message, closest, failure.explanation, received
+            target,
+            step.status.value,
+            failure.message,
+            closest,
+            failure.explanation,
+            received,
+            marks if closest else (),
         )
     return Side(target, step.status.value, step.detail, step.received, "", received)
-
-
-def marked_lines(stanzas: tuple[str, ...], others: tuple[str, ...]) -> list[tuple[str, bool]]:
-    """The stanzas' lines, each flagged True when no stanza of the other side has it.
-
-    A plain line comparison (indentation ignored): enough to point the eye at the
-    attribute or child that differs without claiming an XML-aware diff.
-    """
-    theirs = {line.strip() for text in others for line in text.splitlines()}
-    return [(line, line.strip() not in theirs) for text in stanzas for line in text.splitlines()]

@@ -3,7 +3,14 @@
 One target: {"tool", "version", "target", "summary": {"total", "passed", "failed",
 "errored", "duration_s"}, "scripts": [{"path", "title", "status", "duration_s",
 "failure": null | {"line", "step", "actor", "action", "message", "expected",
-"closest"}}]}. `line` is the failing step's action line, `step` its 0-based index.
+"closest", "why", "path"}}], "errors": [{"kind", "reason"}]}. `line` is the failing
+step's action line, `step` its 0-based index; `why` is the explanation the console
+prints after "why:" (null when there is none) and `path` the steps down to where the
+closest stanza first differs (`["iq", "query[version]", "@type"]`, empty when there
+is no closest stanza). "errors" lists what stopped scripts from running at all (an
+unreachable target: kind "unreachable"); each also counts in "errored", so a run
+where nothing ran never reads as green. `report.schema.json`, shipped beside this
+module (`SCHEMA_PATH`), is the JSON Schema of both shapes.
 
 With `--validate`, "summary" also has "invalid_stanzas" (a count) and each script
 "invalid_stanzas": [{"line", "step", "actor", "stanza", "problems": [str]}]: what
@@ -24,14 +31,16 @@ from harness import __version__
 from harness.results import Failure, InvalidStanza, MatrixResult, RunResult, ScriptResult
 
 TOOL = "scansion-py"
+SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
 
 
 def to_json(run: RunResult) -> dict[str, Any]:
+    errors = [] if run.unreachable is None else [{"kind": "unreachable", "reason": run.unreachable}]
     summary: dict[str, Any] = {
         "total": run.total,
         "passed": run.passed,
         "failed": run.failed,
-        "errored": run.errored,
+        "errored": run.errored + len(errors),
         "duration_s": round(run.duration_s, 3),
         "interrupted": run.interrupted,
     }
@@ -43,6 +52,7 @@ def to_json(run: RunResult) -> dict[str, Any]:
         "target": run.target,
         "summary": summary,
         "scripts": [_script(script, validated=run.validated) for script in run.scripts],
+        "errors": errors,
     }
 
 
@@ -77,6 +87,8 @@ def _failure(failure: Failure) -> dict[str, Any]:
         "message": failure.message,
         "expected": failure.expected,
         "closest": failure.closest,
+        "why": failure.explanation or None,
+        "path": list(failure.path),
     }
 
 

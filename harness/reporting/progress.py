@@ -22,7 +22,7 @@ class ProgressBar:
     def __init__(self, err: Console) -> None:
         self._progress: Progress | None = None
         self._task: TaskID | None = None
-        if err.is_terminal:
+        if err.is_terminal and _is_a_terminal(err):
             self._progress = Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
@@ -56,3 +56,13 @@ class ProgressBar:
         if progress is not None and progress.live.is_started and out.is_terminal:
             return progress.console
         return out
+
+
+def _is_a_terminal(console: Console) -> bool:
+    """The stream itself is a terminal. `--color always` and FORCE_COLOR make rich treat a
+    pipe as one, for colour; progress frames there would only clutter a log."""
+    isatty = getattr(console.file, "isatty", None)
+    try:
+        return bool(isatty is not None and isatty())
+    except ValueError:  # a closed stream
+        return False

@@ -17,14 +17,14 @@ from pathlib import Path
 
 from lxml import etree
 
+from protocol.jid import split_jid
 from reference.component import Router
 from reference.contact_info import ContactInfo
-from reference.jids import split_jid
 from reference.muc import joining, messages, xml
 from reference.muc.features import FEATURES
 from reference.muc.hooks import Event, Hooks
 from reference.muc.room import Room
-from reference.muc.storage import RoomStore
+from reference.muc.storage import RoomStore, UnreadableRecord
 from reference.wire import Readdressable
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,7 @@ class MUCService:
         self.rooms: dict[str, Room] = {}
         self.public_rooms: dict[str, str] = {}  # room JID -> name ("" when unnamed)
         self._router: Router | None = None
+        self.unreadable: dict[str, str] = {}  # room JID -> why its stored record was skipped
         for feature in FEATURES:
             feature.register(self.hooks)
         self.hooks.on("muc-room-destroyed", self._forget_destroyed)
@@ -80,11 +81,11 @@ class MUCService:
         sender = stanza.get("from")
         if to is None or sender is None:
             return
-        if to.local is None:
-            self._handle_host(stanza, to.resource)
+        if not to.local:
+            self._handle_host(stanza, to.resource or None)
             return
         stanza.set("to", to.full)  # normalised: rooms are found by their exact JID
-        self._handle_room_stanza(stanza, to.bare, to.resource is not None)
+        self._handle_room_stanza(stanza, to.bare, bool(to.resource))
 
     # -- delivery (what rooms use) -----------------------------------------
 
@@ -138,7 +139,15 @@ class MUCService:
             self.store.delete(room.jid)
 
     def _restore(self, jid: str) -> Room | None:
-        record = self.store.load(jid)
+        if jid in self.unreadable:
+            return None
+        try:
+            record = self.store.load(jid)
+        except UnreadableRecord as exc:
+            # One bad record costs that room, not the service: reported once, then skipped.
+            self.unreadable[jid] = str(exc)
+            log.warning("room %s skipped: its stored record is unreadable: %s", jid, exc)
+            return None
         if record is None:
             return None
         room = Room(self, jid, record["data"])

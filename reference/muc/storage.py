@@ -12,7 +12,14 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from reference.config import ConfigError
+
 Record = dict[str, Any]
+_RECORD_KEYS = ("data", "affiliations", "affiliation_data")
+
+
+class UnreadableRecord(Exception):
+    """A stored room record that cannot be used (corrupted or of another shape)."""
 
 
 class RoomStore:
@@ -22,13 +29,18 @@ class RoomStore:
         self._memory: dict[str, str] = {}
         self._db: sqlite3.Connection | None = None
         if database is not None:
-            database.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(database, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS muc_rooms (jid TEXT PRIMARY KEY, record TEXT NOT NULL)"
-            )
+            try:
+                database.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(database, isolation_level=None)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS muc_rooms "
+                    "(jid TEXT PRIMARY KEY, record TEXT NOT NULL)"
+                )
+            except (OSError, sqlite3.Error) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                raise ConfigError(f"cannot use the room database {database}: {reason}") from None
 
     def load(self, jid: str) -> Record | None:
         if self._db is None:
@@ -36,7 +48,17 @@ class RoomStore:
         else:
             row = self._db.execute("SELECT record FROM muc_rooms WHERE jid = ?", (jid,)).fetchone()
             text = row[0] if row else None
-        return json.loads(text) if text is not None else None
+        if text is None:
+            return None
+        try:
+            record = json.loads(text)
+        except ValueError as exc:
+            raise UnreadableRecord(f"not JSON ({exc})") from None
+        if not isinstance(record, dict) or not all(
+            isinstance(record.get(key), dict) for key in _RECORD_KEYS
+        ):
+            raise UnreadableRecord(f"a record needs the objects {', '.join(_RECORD_KEYS)}")
+        return record
 
     def save(self, jid: str, record: Record) -> None:
         text = json.dumps(record, sort_keys=True)

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from lxml import etree
 
-from reference.jids import split_jid
+from protocol.jid import resourceprep, split_jid
 from reference.muc import xml
 from reference.muc.authority import set_affiliation, set_role
 from reference.muc.hooks import Event, Hooks
-from reference.muc.nickprep import resourceprep
 from reference.muc.presence import add_items
 from reference.muc.ranks import AFFILIATIONS, ROLES, affiliation_rank, role_rank
 from reference.muc.room import Room, resource
@@ -65,7 +64,7 @@ def _normalise_item(room: Room, item: etree._Element) -> str | None:
         jid = split_jid(item.get("jid", ""))
         if jid is None:
             return ""
-        if jid.resource is not None:
+        if jid.resource:
             return "Bare JID expected, got full JID"
         item.set("jid", jid.bare)
     if item.get("nick") is not None:

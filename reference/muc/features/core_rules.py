@@ -6,11 +6,11 @@ and unusable nicknames, who may speak and invite, and the basic disco features.
 
 from __future__ import annotations
 
+from protocol.jid import resourceprep
 from reference.muc import xml
 from reference.muc.authority import set_affiliation
 from reference.muc.forms import Field
 from reference.muc.hooks import Event, Hooks
-from reference.muc.nickprep import resourceprep
 from reference.muc.ranks import AFFILIATIONS, ROLES, role_rank
 from reference.muc.room import bare, resource
 

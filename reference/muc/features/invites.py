@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from reference.jids import split_jid
+from protocol.jid import split_jid
 from reference.muc import xml
 from reference.muc.hooks import Event, Hooks
 from reference.muc.room import bare

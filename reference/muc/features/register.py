@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from lxml import etree
 
+from protocol.jid import resourceprep
 from reference.muc import xml
 from reference.muc.authority import set_affiliation
 from reference.muc.forms import Field, Form, form_type
 from reference.muc.hooks import Event, Hooks
-from reference.muc.nickprep import resourceprep
 from reference.muc.room import bare, resource
 
 FORM_TYPE = "http://jabber.org/protocol/muc#register"
