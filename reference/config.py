@@ -8,11 +8,12 @@ with any password over PLAIN, an ephemeral port on loopback.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from protocol.xmlstream import DEFAULT_MAX_STANZA_BYTES
+from reference.contact_info import KINDS
 
 
 class ConfigError(Exception):
@@ -62,6 +63,24 @@ class ServerConfig:
     allow_registration: bool = False
     database: Path | None = None
     log_stanzas: bool = False
+    # XEP-0157 addresses (kind -> URIs) that the server and its MUC service add
+    # to disco#info; the default is what the Prosody test configuration announces.
+    contact_info: dict[str, list[str]] = field(default_factory=lambda: dict(TEST_CONTACT_INFO))
+
+
+TEST_CONTACT_INFO: dict[str, list[str]] = {
+    "abuse": ["mailto:abuse@localhost", "xmpp:abuse@localhost"],
+    "admin": ["mailto:admin@localhost", "xmpp:admin@localhost"],
+    "feedback": [
+        "http://localhost/feedback.html",
+        "mailto:feedback@localhost",
+        "xmpp:feedback@localhost",
+    ],
+    "sales": ["xmpp:sales@localhost"],
+    "security": ["xmpp:security@localhost"],
+    "status": ["gopher://status.localhost"],
+    "support": ["https://localhost/support.html", "xmpp:support@localhost"],
+}
 
 
 _PATH_KEYS = {"certificate", "private_key", "database"}
@@ -111,10 +130,28 @@ def load_config(path: Path, defaults: dict[str, Any] | None = None) -> ServerCon
             value = frozenset(value)
         elif key == "muc_host" and value == "":
             value = None
+        elif key == "contact_info":
+            value = _contact_info(path, value)
         setattr(config, key, value)
     if accounts_file is not None:
         config.accounts = load_accounts((path.parent / accounts_file).resolve(), config.domain)
     return config
+
+
+def _contact_info(path: Path, table: object) -> dict[str, list[str]]:
+    """`[contact_info]` with `kind = ["uri", ...]` entries, kinds as XEP-0157 names them."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: contact_info must be a table of address lists")
+    unknown = sorted(set(table) - set(KINDS))
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown contact_info kind {unknown[0]!r} (known: {', '.join(KINDS)})"
+        )
+    if not all(
+        isinstance(uris, list) and all(isinstance(u, str) for u in uris) for uris in table.values()
+    ):
+        raise ConfigError(f"{path}: each contact_info entry must be a list of URI strings")
+    return {kind: list(uris) for kind, uris in table.items()}
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

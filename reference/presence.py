@@ -234,7 +234,13 @@ class PresenceHandler:
         if kind in _SUBSCRIPTION_TYPES:
             self._inbound_subscription(stanza, bare)
         elif kind in _BROADCAST_TYPES:
-            sessions = self.hub.available_sessions(bare)
+            # A bounced subscription request comes back to the bare JID; Prosody
+            # answers the sending session itself, available or not, so errors
+            # reach every session (the sender is one of them).
+            if kind == "error":
+                sessions = list(self.hub.users.get(bare, {}).values())
+            else:
+                sessions = self.hub.available_sessions(bare)
             if sessions:
                 data = wire.serialise(stanza)
                 for session in sessions:

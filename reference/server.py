@@ -43,7 +43,12 @@ class ReferenceServer:
                     'run without it: --no-muc, or muc_host = "" in the config file'
                 ) from exc
             hub.add_component(
-                MUCService(host=config.muc_host, admins=config.admins, database=config.database)
+                MUCService(
+                    host=config.muc_host,
+                    admins=config.admins,
+                    database=config.database,
+                    contact_info=config.contact_info,
+                )
             )
         loop = asyncio.get_running_loop()
         try:

@@ -3,9 +3,11 @@
 Server host: service discovery (XEP-0030) listing the components, ping
 (XEP-0199), software version (XEP-0092, without the OS, like Prosody's
 `hide_os_type`) and the legacy session establishment. Account bare JIDs (RFC 6121
-section 10.5.3, the server answers on the account's behalf): the roster and
-disco#info with the `account/registered` identity, as Prosody does. Everything
-else gets `service-unavailable`.
+section 10.5.3, the server answers on the account's behalf): the roster, ping,
+disco#info with the `account/registered` identity and an empty vcard-temp
+vCard, as Prosody does; personal eventing (pubsub, vCard4) is not kept, and
+other users are refused as Prosody refuses those without a presence
+subscription. Everything else gets `service-unavailable`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from protocol import namespaces as ns
+from protocol.jid import bare_of
 from reference import roster, wire
+from reference.contact_info import contact_form
 
 if TYPE_CHECKING:
     from reference.router import Hub
@@ -31,6 +35,11 @@ _PING = f"{{{ns.PING}}}ping"
 _SESSION = f"{{{ns.SESSION}}}session"
 _ROSTER_QUERY = f"{{{ns.ROSTER}}}query"
 _VERSION_QUERY = f"{{{VERSION}}}query"
+VCARD_TEMP = "vcard-temp"
+_VCARD = f"{{{VCARD_TEMP}}}vCard"
+_PEP_PAYLOADS = frozenset(
+    {"{http://jabber.org/protocol/pubsub}pubsub", "{urn:ietf:params:xml:ns:vcard-4.0}vcard"}
+)
 
 SERVER_FEATURES = (
     ns.DISCO_INFO,
@@ -75,7 +84,7 @@ class ServerServices:
         payload = iq[0]
         if payload.tag == _ROSTER_QUERY:
             roster.handle_iq(self.hub, iq, bare)
-        elif payload.tag == _SESSION and kind == "set":
+        elif (payload.tag, kind) in ((_SESSION, "set"), (_PING, "get")):
             self._reply(iq)
         elif (
             payload.tag == _INFO_QUERY
@@ -84,6 +93,11 @@ class ServerServices:
             and self.hub.accounts.exists(local)
         ):
             self._reply(iq, self._account_info())
+        elif payload.tag == _VCARD and kind == "get":
+            # No vCard is ever stored here: everyone's is empty (Prosody's vcard_legacy).
+            self._reply(iq, etree.Element(_VCARD, nsmap={None: VCARD_TEMP}))
+        elif payload.tag in _PEP_PAYLOADS and bare_of(iq.get("from", "")) != bare:
+            self.hub.bounce(iq, "auth", "forbidden")
         else:
             self.hub.bounce(iq, "cancel", "service-unavailable")
 
@@ -104,6 +118,7 @@ class ServerServices:
         )
         for feature in SERVER_FEATURES:
             etree.SubElement(query, f"{{{ns.DISCO_INFO}}}feature", var=feature)
+        query.append(contact_form(self.hub.config.contact_info))
         return query
 
     def _server_items(self) -> etree._Element:

@@ -152,3 +152,17 @@ def test_history_replays_what_was_said_with_the_rooms_stamp_within_the_asked_lim
         == "two"
     )
     assert history_for("Tybalt", "<history since='2999-01-01T00:00:00Z'/>") == []
+
+
+def test_the_last_occupant_changing_nick_gets_no_history_from_the_destroyed_archive() -> None:
+    muc, router = service()
+    join(muc, "romeo@localhost/a", "garden", "Romeo")
+    configure(muc, "romeo@localhost/a", "garden")
+    groupchat(muc, "romeo@localhost/a", "garden", "sorrow")
+    router.take()
+    join(muc, "romeo@localhost/a", "garden", "Montague", "<history maxstanzas='3'/>")
+    received = router.to("romeo@localhost/a")
+    assert [s.findtext("{jabber:client}body") for s in received if s.tag.endswith("message")] == [
+        None  # the subject only: the room was destroyed between the two nicks
+    ]
+    assert "303" in statuses(received[0])

@@ -124,9 +124,21 @@ def test_load_config_from_toml(tmp_path: Path) -> None:
     assert config.accounts == {"romeo": "secret", "juliet": "n"}
 
 
+def test_contact_addresses_come_from_the_config(tmp_path: Path) -> None:
+    (tmp_path / "server.toml").write_text('[contact_info]\nabuse = ["mailto:abuse@example.org"]\n')
+    config = load_config(tmp_path / "server.toml")
+    assert config.contact_info == {"abuse": ["mailto:abuse@example.org"]}
+    assert ServerConfig().contact_info["support"][-1] == "xmpp:support@localhost"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("prot = 1\n", "unknown setting 'prot'"), ("port = \n", "not valid TOML")],
+    [
+        ("prot = 1\n", "unknown setting 'prot'"),
+        ("port = \n", "not valid TOML"),
+        ('[contact_info]\nbilling = ["x"]\n', "unknown contact_info kind 'billing'"),
+        ("[contact_info]\nabuse = 1\n", "must be a list of URI strings"),
+    ],
 )
 def test_load_config_errors_are_clear(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "server.toml"

@@ -53,15 +53,18 @@ def handle_presence_to_occupant(room: Room, stanza: etree._Element) -> None:
         room.route(xml.error_reply(stanza, "modify", "bad-request", by=room.jid))
 
 
-def handle_presence_to_room(room: Room, stanza: etree._Element) -> None:
-    """Some clients address updates to the room itself: treat them as sent to their nick."""
+def handle_presence_to_room(room: Room, stanza: etree._Element) -> bool:
+    """Some clients address updates to the room itself: treat them as sent to their nick.
+
+    False when the sender is not an occupant: the room has nothing to say to it."""
     current = room.jid_nick.get(stanza.get("from", ""))
     if current is None:
-        return
+        return False
     original = stanza.get("to")
     stanza.set("to", current)
     handle_presence_to_occupant(room, stanza)
     stanza.set("to", original or room.jid)
+    return True
 
 
 def _not_connected(room: Room, stanza: etree._Element, condition: str) -> None:

@@ -19,6 +19,7 @@ from lxml import etree
 
 from protocol.jid import split_jid
 from reference.component import Router
+from reference.contact_info import ContactInfo
 from reference.muc import joining, messages, xml
 from reference.muc.features import FEATURES
 from reference.muc.hooks import Event, Hooks
@@ -32,9 +33,16 @@ log = logging.getLogger(__name__)
 class MUCService:
     """A Component hosting chat rooms at `host`, behaving as Prosody 0.12's mod_muc."""
 
-    def __init__(self, host: str, admins: frozenset[str], database: Path | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        admins: frozenset[str],
+        database: Path | None = None,
+        contact_info: ContactInfo | None = None,
+    ) -> None:
         self.host = host.lower()
         self.admins = frozenset(admin.lower() for admin in admins)
+        self.contact_info: ContactInfo = contact_info or {}
         self.hooks = Hooks()
         self.store = RoomStore(database)
         self.rooms: dict[str, Room] = {}
@@ -179,6 +187,9 @@ class MUCService:
 
     def _handle_room_stanza(self, stanza: etree._Element, room_jid: str, to_occupant: bool) -> None:
         room = self.get_room(room_jid)
+        if not to_occupant and xml.kind(stanza) == "iq" and not _needs_room(stanza):
+            self._room_iq(room, stanza)  # its handlers decide what a missing room means
+            return
         if room is not None and room.data.get("destroyed"):
             if not self._tombstone_expired(room, stanza):
                 if stanza.get("type") != "error":
@@ -198,7 +209,8 @@ class MUCService:
             else:
                 messages.handle_iq_to_occupant(room, stanza)
         elif name == "presence":
-            joining.handle_presence_to_room(room, stanza)
+            if not joining.handle_presence_to_room(room, stanza):
+                self._unhandled(stanza)
         elif name == "message":
             messages.handle_message_to_room(room, stanza)
         else:
@@ -225,15 +237,47 @@ class MUCService:
         elif stanza.get("type") != "error":
             self.route(xml.error_reply(stanza, "cancel", "item-not-found", by=self.host))
 
-    def _room_iq(self, room: Room, stanza: etree._Element) -> None:
+    def _room_iq(self, room: Room | None, stanza: etree._Element) -> None:
+        """An iq to a room JID; `room` is None when there is no such room."""
         stanza_type = stanza.get("type")
         payload = xml.first_child(stanza)
         if stanza_type not in ("get", "set") or payload is None:
             return
-        event = Event(room=room, stanza=stanza)
+        event = Event(room=room, service=self, stanza=stanza)
         if self.hooks.fire(f"iq-{stanza_type}/bare/{_payload_key(payload)}", event):
             return
+        self._unhandled(stanza)
+
+    def _unhandled(self, stanza: etree._Element) -> None:
+        """What nothing in the service answers: an error unless it is one (or an iq result)."""
+        if stanza.get("type") == "error" or (
+            xml.kind(stanza) == "iq" and stanza.get("type") == "result"
+        ):
+            return
         self.route(xml.error_reply(stanza, "cancel", "service-unavailable"))
+
+
+# The iqs to a room JID that need the room (and get item-not-found without it),
+# as Prosody's mod_muc routes them; others go to their handlers whether or not
+# the room exists, or get service-unavailable.
+_ROOM_IQS = frozenset(
+    f"{kind}/{namespace}:query"
+    for kind, namespace in (
+        ("get", xml.DISCO_INFO),
+        ("get", xml.DISCO_ITEMS),
+        ("get", xml.MUC_ADMIN),
+        ("set", xml.MUC_ADMIN),
+        ("get", xml.MUC_OWNER),
+        ("set", xml.MUC_OWNER),
+        ("get", xml.REGISTER),
+        ("set", xml.REGISTER),
+    )
+)
+
+
+def _needs_room(iq: etree._Element) -> bool:
+    payload = xml.first_child(iq)
+    return payload is not None and f"{iq.get('type')}/{_payload_key(payload)}" in _ROOM_IQS
 
 
 def _payload_key(payload: etree._Element) -> str:

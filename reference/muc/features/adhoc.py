@@ -35,6 +35,27 @@ def command_items(service: MUCService, stanza: etree._Element, query: etree._Ele
         xml.child(query, "item", attrs={"jid": service.host, "name": name, "node": node})
 
 
+def node_info(service: MUCService, stanza: etree._Element, node: str) -> None:
+    """disco#info on the command list or on one command (which only admins may see)."""
+    answer = xml.reply(stanza)
+    query = xml.child(answer, "query", xml.DISCO_INFO, {"node": node})
+    if node == COMMANDS:
+        _identity(query, "command-list", "Ad-Hoc Commands")
+    elif node not in _COMMANDS:
+        answer = xml.error_reply(stanza, "cancel", "item-not-found")
+    elif not service.is_admin(stanza.get("from", "")):
+        answer = xml.error_reply(stanza, "auth", "forbidden", "This item is not available to you")
+    else:
+        _identity(query, "command-node", _COMMANDS[node][0])
+        xml.child(query, "feature", attrs={"var": COMMANDS})
+        xml.child(query, "feature", attrs={"var": xml.DATA_FORMS})
+    service.route(answer)
+
+
+def _identity(query: etree._Element, kind: str, name: str) -> None:
+    xml.child(query, "identity", attrs={"category": "automation", "type": kind, "name": name})
+
+
 def _destroy_layout(service: MUCService) -> Form:
     form = Form(title="Destroy rooms", instructions="Select the rooms to destroy")
     form.add(Field("FORM_TYPE", "hidden", value=DESTROY))

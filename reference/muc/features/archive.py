@@ -45,6 +45,7 @@ def register(hooks: Hooks) -> None:
     hooks.on("muc-get-history", _history_from_archive, 1)
     hooks.on(f"iq-get/bare/{MAM}:query", _query_form)
     hooks.on(f"iq-set/bare/{MAM}:query", _query)
+    hooks.on("muc-room-destroyed", _forget)
 
 
 def enabled(room: Room) -> bool:
@@ -53,6 +54,15 @@ def enabled(room: Room) -> bool:
 
 def entries(room: Room) -> list[Entry]:
     return room.cache.setdefault("archive", [])
+
+
+def _forget(event: Event) -> None:
+    """A destroyed room's archive goes with it, even when an occupant stays on.
+
+    That happens when the last occupant of a temporary room changes nick: the
+    room is destroyed in between, as in Prosody, so the new nick is sent no
+    history beyond the in-memory one."""
+    event.room.cache.pop("archive", None)
 
 
 def _form(event: Event) -> None:
@@ -126,7 +136,7 @@ def _history_from_archive(event: Event) -> bool | None:
     if len(memory(room)) >= limit:
         return None  # the in-memory history has enough
     chosen = [e for e in entries(room) if event.since is None or e.when >= event.since]
-    chosen = chosen[len(chosen) - limit :] if limit else []
+    chosen = chosen[max(0, len(chosen) - limit) :] if limit > 0 else []
     budget = event.maxchars
     picked: list[etree._Element] = []
     for entry in reversed(chosen):
@@ -154,14 +164,18 @@ def _query_layout() -> Form:
 
 
 def _query_form(event: Event) -> bool:
+    """The search form, whether or not the room exists (as Prosody's)."""
     answer = xml.reply(event.stanza)
     xml.child(answer, "query", MAM).append(_query_layout().render())
-    event.room.route(answer)
+    event.service.route(answer)
     return True
 
 
 def _query(event: Event) -> bool:
     room, stanza = event.room, event.stanza
+    if room is None:
+        event.service.route(xml.error_reply(stanza, "cancel", "item-not-found"))
+        return True
     affiliation = room.get_affiliation(stanza.get("from", ""))
     if affiliation == "outcast" or (room.data.get("members_only") and affiliation is None):
         room.route(xml.error_reply(stanza, "auth", "forbidden"))

@@ -94,6 +94,10 @@ def _submit(room: Room, event: Event, submitted: etree._Element) -> None:
         present = [f.var for f in layout.fields if f.var in submitted_vars]
     codes: set[str] = set()
     change = Event(room=room, stanza=stanza, fields=values, status_codes=codes, actor=actor)
+    refusal = room.hooks.fire("muc-config-check", change)
+    if refusal is not None:
+        room.route(refusal)
+        return
     room.hooks.fire("muc-config-submitted", change)
     for var in present:
         change.field, change.value = var, values.get(var)

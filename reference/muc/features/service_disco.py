@@ -1,23 +1,28 @@
-"""Discovery of the service itself: its identity, features and the public room list."""
+"""Discovery of the service itself: its identity, features, contact addresses and room list.
+
+As Prosody's: the server's XEP-0157 contact form is part of the service's
+disco#info too, and the ad-hoc command nodes describe themselves.
+"""
 
 from __future__ import annotations
 
 import secrets
 import string
 
+from reference.contact_info import contact_form
 from reference.muc import xml
-from reference.muc.features.adhoc import COMMANDS, command_items
+from reference.muc.features.adhoc import COMMANDS, command_items, node_info
 from reference.muc.hooks import Event, Hooks
 
 UNIQUE = "http://jabber.org/protocol/muc#unique"
 FEATURES = (
-    COMMANDS,
     UNIQUE,
+    COMMANDS,
+    "urn:xmpp:mam:2",
     xml.DISCO_INFO,
     xml.DISCO_ITEMS,
     "urn:xmpp:occupant-id:0",
     xml.MUC,
-    "urn:xmpp:mam:2",
 )
 _UNIQUE_ALPHABET = string.ascii_lowercase + string.digits + "-_"
 
@@ -31,8 +36,9 @@ def register(hooks: Hooks) -> None:
 def _info(event: Event) -> bool:
     service, stanza = event.service, event.stanza
     request = xml.first_child(stanza)
-    if request is not None and request.get("node"):
-        service.route(xml.error_reply(stanza, "cancel", "item-not-found"))
+    node = request.get("node") if request is not None else None
+    if node:
+        node_info(service, stanza, node)
         return True
     answer = xml.reply(stanza)
     query = xml.child(answer, "query", xml.DISCO_INFO)
@@ -43,6 +49,7 @@ def _info(event: Event) -> bool:
     )
     for var in FEATURES:
         xml.child(query, "feature", attrs={"var": var})
+    query.append(contact_form(service.contact_info))
     service.route(answer)
     return True
 
