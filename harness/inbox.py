@@ -47,17 +47,23 @@ class ReceiveTimeout(Exception):
 
 
 class AnswerContradicts(ReceiveTimeout):
-    """The iq answer a `receives` waits for came, with the other type: the step is decided.
+    """The iq answer a `receives` waits for came and does not match: the step is decided.
 
-    The script expects `<iq type='result' id='X'/>` and the server answered id X
-    with an error (or the reverse): waiting the full timeout could not change it."""
+    The script expects `<iq type='result' id='X'/>` (or an error) and the server
+    answered id X otherwise: a server answers each iq once (RFC 6120 section
+    8.2.3), so waiting the full timeout could not change the outcome."""
 
     def __init__(
         self, expected: etree._Element, stanza: etree._Element | None, buffered: int
     ) -> None:
         assert stanza is not None
         got, want = stanza.get("type"), expected.get("type")
-        self.message = f"the server answered iq {expected.get('id')!r} with {got!r}, not {want!r}"
+        if got == want:
+            self.message = f"the server's answer to iq {expected.get('id')!r} does not match"
+        else:
+            self.message = (
+                f"the server answered iq {expected.get('id')!r} with {got!r}, not {want!r}"
+            )
         result = match(expected, stanza, {})
         super().__init__(
             expected, stanza, f"{self.message}:\n{result.explanation}", buffered, result
@@ -68,15 +74,14 @@ _IQ = f"{{{ns.CLIENT}}}iq"
 _ANSWERS = ("result", "error")
 
 
-def contradicts(expected: etree._Element, stanza: etree._Element) -> bool:
-    """Whether `stanza` is the answer `expected` waits for, with the other answer type.
+def answers(expected: etree._Element, stanza: etree._Element) -> bool:
+    """Whether `stanza` is the answer `expected` waits for (matching or not).
 
     Only for an expected iq with a literal id and type result or error; when the
     expected iq names a `from`, the answer must come from there."""
     if expected.tag != _IQ or stanza.tag != _IQ:
         return False
-    want, got = expected.get("type"), stanza.get("type")
-    if want not in _ANSWERS or got not in _ANSWERS or want == got:
+    if expected.get("type") not in _ANSWERS or stanza.get("type") not in _ANSWERS:
         return False
     iq_id = expected.get("id")
     if iq_id is None or "{scansion:" in iq_id or stanza.get("id") != iq_id:
@@ -115,7 +120,7 @@ class _Expectation:
             return False
         captures = match_captures(self.expected, stanza, self.bindings)
         if captures is None:
-            if contradicts(self.expected, stanza):  # decided: fail now, keep it buffered
+            if answers(self.expected, stanza):  # decided: fail now, keep it buffered
                 self.future.set_exception(AnswerContradicts(self.expected, stanza, 0))
             return False
         self.bindings.update(captures)
@@ -210,8 +215,11 @@ class Inbox:
         earlier = self._earlier_match(expected, bindings, after)
         if earlier is not None:
             raise OutOfOrder(expected, earlier)
+        # Answers from before the previous step began may be to an earlier request
+        # that reused the id; those never decide this step.
+        since = max(after + 1, self._previous_step_start)
         answer = next(
-            (s for n, s in self._buffer.items() if n > after and contradicts(expected, s)), None
+            (s for n, s in self._buffer.items() if n >= since and answers(expected, s)), None
         )
         if answer is not None:
             raise AnswerContradicts(expected, answer, len(self._buffer))

@@ -14,6 +14,8 @@ import harness.inbox
 from harness.inbox import Inbox, ReceiveTimeout, UnexpectedStanza
 from harness.matcher import expected_from_text
 
+STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
+
 
 def expected(text: str) -> etree._Element:
     return expected_from_text(text, lambda actor, full: actor)[0]
@@ -281,9 +283,14 @@ def test_must_not_receive_fails_only_on_a_matching_stanza_and_keeps_the_buffer()
         ("<iq type='result' id='q1' from='a@b'/>", "<iq type='error' id='q1' from='c@d'/>", False),
         ("<iq type='result' id='{scansion:any}'/>", "<iq type='error' id='q1'/>", False),
         ("<iq type='get' id='q1'/>", "<iq type='error' id='q1'/>", False),
+        (  # the same type, another payload: a server answers an iq once
+            "<iq type='error' id='q1'><error><forbidden xmlns='" + STANZAS + "'/></error></iq>",
+            "<iq type='error' id='q1'><error><not-allowed xmlns='" + STANZAS + "'/></error></iq>",
+            True,
+        ),
     ],
 )
-def test_an_answer_of_the_other_type_fails_at_once(want: str, answer: str, decided: bool) -> None:
+def test_an_answer_that_does_not_match_fails_at_once(want: str, answer: str, decided: bool) -> None:
     async def scenario() -> None:
         inbox = Inbox()
         waiting = asyncio.ensure_future(inbox.receive(expected(want), 30, {}))
