@@ -10,6 +10,7 @@ after each broken one shows the run continued.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import base64
 import dataclasses
 import socket
@@ -282,7 +283,14 @@ def test_cancelling_a_run_reports_what_ran_and_closes_the_clients() -> None:
                 while "silent" not in server.logged_in:
                     await asyncio.sleep(0.01)
             task.cancel()
-            return await task, observer
+            result = await task
+            # The server reads the clients' stream ends on its own schedule: wait for
+            # them (or the deadline) before it stops, so a loaded machine cannot race it.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(10):
+                    while len(server.clean_closes) < 2:
+                        await asyncio.sleep(0.01)
+            return result, observer
 
     started = time.monotonic()
     result, observer = asyncio.run(go())
