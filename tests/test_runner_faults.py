@@ -10,8 +10,8 @@ after each broken one shows the run continued.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import base64
+import contextlib
 import dataclasses
 import socket
 import time
