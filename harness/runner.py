@@ -440,16 +440,7 @@ class _ScriptRun:
             try:
                 stanza = await inbox.receive(element, max(0.0, remaining), self.bindings)
             except ReceiveTimeout as exc:
-                where = exc.closest_match
-                raise _StepFailed(
-                    self._no_match_message(session, exc),
-                    expected=show_xml(element),
-                    closest=show_xml(exc.closest) if exc.closest is not None else None,
-                    explanation=exc.explanation,
-                    buffered=exc.buffered,
-                    path=where.path if where else (),
-                    marks=where.marks if where else (),
-                ) from None
+                raise self._no_match(session, element, exc) from None
             self.matched.append(show_xml(stanza))
             self._mark_matched(stanza)
         return f"matched {len(expected)} stanza{'s' if len(expected) > 1 else ''}"
@@ -481,17 +472,10 @@ class _ScriptRun:
                     f"arrived before the match for stanza {position - 1}",
                 ) from None
             except ReceiveTimeout as exc:
-                where = exc.closest_match
-                raise _StepFailed(
-                    f"stanza {position} of {len(expected)}: "
-                    + self._no_match_message(session, exc),
-                    expected=show_xml(element),
-                    closest=show_xml(exc.closest) if exc.closest is not None else None,
-                    explanation=exc.explanation,
-                    buffered=exc.buffered,
-                    path=where.path if where else (),
-                    marks=where.marks if where else (),
-                ) from None
+                failed = self._no_match(
+                    session, element, exc, f"stanza {position} of {len(expected)}: "
+                )
+                raise failed from None
             self.matched.append(show_xml(stanza))
         return f"matched {len(expected)} stanzas in order"
 
@@ -519,6 +503,22 @@ class _ScriptRun:
                 closest=show_xml(exc.stanza),
             ) from None
         return f"nothing within {self.quiet_period:g} s"
+
+    def _no_match(
+        self, session: _Session, element: etree._Element, exc: ReceiveTimeout, prefix: str = ""
+    ) -> _StepFailed:
+        """The failure of a step that found no stanza matching `element`: the closest, and where
+        it differs."""
+        where = exc.closest_match
+        return _StepFailed(
+            prefix + self._no_match_message(session, exc),
+            expected=show_xml(element),
+            closest=show_xml(exc.closest) if exc.closest is not None else None,
+            explanation=exc.explanation,
+            buffered=exc.buffered,
+            path=where.path if where else (),
+            marks=where.marks if where else (),
+        )
 
     def _no_match_message(self, session: _Session, failure: ReceiveTimeout) -> str:
         if isinstance(failure, AnswerContradicts):
