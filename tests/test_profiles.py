@@ -80,6 +80,9 @@ def test_a_bad_profile_names_the_problem(tmp_path: Path, text: str, message: str
 # finds requirements both break, so its runs are compared by verdicts instead.
 LIKENESS = [SPECS / "core", SPECS / "muc", SPECS / "prosody"]
 XEP0045 = SPECS / "xep0045"
+# A third of the XEP-0045 suite (in file order) is enough to see names collide or
+# verdicts depend on the domain, at a third of the cost.
+XEP0045_SAMPLE = [str(path) for path in sorted(XEP0045.glob("*.scs"))[::3]]
 
 
 def test_specs_pass_on_another_domain(tmp_path: Path) -> None:
@@ -99,8 +102,8 @@ def verdicts(report: Path) -> dict[str, str]:
 
 def test_the_xep0045_verdicts_do_not_depend_on_the_domain(tmp_path: Path) -> None:
     here, there = tmp_path / "localhost.json", tmp_path / "example.json"
-    main(["run", str(XEP0045), "--json", str(here)])
-    main(["run", str(XEP0045), "--domain", "example.test", "--json", str(there)])
+    main(["run", *XEP0045_SAMPLE, "--json", str(here)])
+    main(["run", *XEP0045_SAMPLE, "--domain", "example.test", "--json", str(there)])
     assert verdicts(here) == verdicts(there)
     assert "pass" in verdicts(here).values()
 
@@ -173,7 +176,7 @@ def test_the_xep0045_suite_twice_in_parallel_on_one_prosody(
     target = f"prosody={prosody[0]}:{prosody[1]}"
     runs = [tmp_path / "first.json", tmp_path / "second.json"]
     for report in runs:
-        main(["run", str(XEP0045), "-t", target, "--jobs", "4", "--json", str(report)])
+        main(["run", *XEP0045_SAMPLE, "-t", target, "--jobs", "4", "--json", str(report)])
     assert verdicts(runs[0]) == verdicts(runs[1])
     assert "pass" in verdicts(runs[0]).values()
 
