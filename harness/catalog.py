@@ -65,6 +65,11 @@ class Requirement:
         """A failure of it is a warning (SHOULD, SHOULD NOT, RECOMMENDED...)."""
         return self.level in ADVISORY
 
+    @property
+    def service_testable(self) -> bool:
+        """It binds the service (or both sides) and a client connection can check it."""
+        return self.testable and self.binds != "client"
+
 
 @dataclass(frozen=True)
 class Catalog:

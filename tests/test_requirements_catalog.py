@@ -87,7 +87,7 @@ def test_the_suite_covers_the_service_side_requirements() -> None:
     coverage = _module("xep0045_coverage")
     requirements = coverage.catalog()
     checked = coverage.checked_ids()
-    assert set(checked) <= {r["id"] for r in requirements}, "scripts name unknown ids"
+    assert set(checked) <= {r.id for r in requirements}, "scripts name unknown ids"
     targets = coverage.target_set(requirements)
-    covered = [r for r in targets if r["id"] in checked]
+    covered = [r for r in targets if r.id in checked]
     assert len(covered) >= 0.9 * len(targets), f"{len(covered)}/{len(targets)} covered"

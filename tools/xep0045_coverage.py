@@ -14,36 +14,22 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tomllib
 from collections import defaultdict
 from pathlib import Path
 
+from harness.catalog import CATALOG_NAME, Requirement, load_catalog
 from harness.parser import parse_file
 
 SUITE = Path(__file__).resolve().parents[1] / "specs" / "xep0045"
-TARGET_LEVELS = {
-    "MUST",
-    "MUST NOT",
-    "SHOULD",
-    "SHOULD NOT",
-    "REQUIRED",
-    "SHALL",
-    "SHALL NOT",
-    "RECOMMENDED",
-}
 
 
-def catalog(suite: Path = SUITE) -> list[dict]:
-    return tomllib.loads((suite / "requirements.toml").read_text(encoding="utf-8"))["requirement"]
+def catalog(suite: Path = SUITE) -> list[Requirement]:
+    return list(load_catalog(suite / CATALOG_NAME).requirements.values())
 
 
-def target_set(requirements: list[dict]) -> list[dict]:
+def target_set(requirements: list[Requirement]) -> list[Requirement]:
     """The service-side, client-testable MUST/SHOULD-level requirements."""
-    return [
-        r
-        for r in requirements
-        if r["testable"] and r["binds"] != "client" and r["level"] in TARGET_LEVELS
-    ]
+    return [r for r in requirements if r.service_testable and (r.blocking or r.advisory)]
 
 
 def checked_ids(suite: Path = SUITE) -> dict[str, list[str]]:
@@ -64,11 +50,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uncovered", action="store_true", help="list the uncovered ones")
     args = parser.parse_args(argv)
     requirements = catalog()
-    known = {r["id"] for r in requirements}
+    known = {r.id for r in requirements}
     checked = checked_ids()
     unknown = sorted(set(checked) - known)
     targets = target_set(requirements)
-    covered = [r for r in targets if r["id"] in checked]
+    covered = [r for r in targets if r.id in checked]
     print(
         f"{len(requirements)} requirements; target set (service-side, client-testable "
         f"MUST/SHOULD levels): {len(targets)}; covered: {len(covered)} "
@@ -76,14 +62,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     by_level: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for r in targets:
-        by_level[r["level"]][0] += 1
-        by_level[r["level"]][1] += r["id"] in checked
+        by_level[r.level][0] += 1
+        by_level[r.level][1] += r.id in checked
     for level, (total, done) in sorted(by_level.items()):
         print(f"  {level:12} {done:3}/{total}")
     if args.uncovered:
         for r in targets:
-            if r["id"] not in checked:
-                print(f"  uncovered {r['id']} {r['level']}: {r['text'][:110]}")
+            if r.id not in checked:
+                print(f"  uncovered {r.id} {r.level}: {r.text[:110]}")
     for ident in unknown:
         print(f"unknown id {ident} in {', '.join(checked[ident])}", file=sys.stderr)
     return 1 if unknown else 0

@@ -144,7 +144,7 @@ def verdict_sections(rows: Sequence[RequirementVerdicts], matrix: MatrixResult) 
 
 
 def _spec_section(spec: str, rows: list[RequirementVerdicts], matrix: MatrixResult) -> list[str]:
-    checked = [r for r in rows if r.requirement.testable and r.requirement.binds != "client"]
+    checked = [r for r in rows if r.requirement.service_testable]
     musts = sum(r.requirement.blocking for r in checked)
     shoulds = sum(r.requirement.advisory for r in checked)
     lines = [
